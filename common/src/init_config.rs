@@ -1,0 +1,172 @@
+//! `init`'s configuration file, [`crate::paths::INIT_CONFIG`]. Written by packer, read by init,
+//! edited by people:
+//!
+//! ```text
+//! # Who WSL's shell runs as once systemd is up (WSL itself must start root).
+//! user = nixos
+//! # Root's real shell (root's shell in /etc/passwd is init itself).
+//! shell = /run/current-system/sw/bin/bash
+//! # systemd binaries to try, first that exists wins.
+//! systemd = /run/current-system/systemd/lib/systemd/systemd /lib/systemd/systemd
+//! # Run before systemd starts unless `activated` exists; empty disables.
+//! activate = /nix/var/nix/profiles/system/activate
+//! activated = /run/current-system
+//! # Seconds to wait for systemd's READY=1 before the shell starts anyway.
+//! boot-timeout = 30
+//! ```
+//!
+//! Lines are `key = value`; `#` starts a comment line; unknown keys and bad values are
+//! reported with their line number and otherwise ignored, so a broken file never locks
+//! anyone out: parsing always yields a usable configuration.
+
+use std::fmt;
+
+pub const DEFAULT_SYSTEMD: &[&str] = &[
+    "/run/current-system/systemd/lib/systemd/systemd",
+    "/lib/systemd/systemd",
+    "/usr/lib/systemd/systemd",
+];
+pub const DEFAULT_ACTIVATE: &str = "/nix/var/nix/profiles/system/activate";
+pub const DEFAULT_ACTIVATED: &str = "/run/current-system";
+pub const DEFAULT_BOOT_TIMEOUT_SECS: u32 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitConfig {
+    pub user: String,
+    pub shell: String,
+    pub systemd: Vec<String>,
+    /// Empty: no activation step.
+    pub activate: String,
+    pub activated: String,
+    pub boot_timeout_secs: u32,
+}
+
+impl Default for InitConfig {
+    fn default() -> Self {
+        Self {
+            user: "root".into(),
+            shell: "/bin/sh".into(),
+            systemd: DEFAULT_SYSTEMD.iter().map(|s| (*s).to_owned()).collect(),
+            activate: DEFAULT_ACTIVATE.into(),
+            activated: DEFAULT_ACTIVATED.into(),
+            boot_timeout_secs: DEFAULT_BOOT_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// A line of the file that was not understood; the rest of the file still applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigLineError {
+    pub line: usize,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.problem)
+    }
+}
+
+impl InitConfig {
+    /// Parses the file's text over the defaults; bad lines are returned, not fatal.
+    pub fn parse(text: &str) -> (Self, Vec<ConfigLineError>) {
+        let mut config = Self::default();
+        let mut errors = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fail = |problem: String| {
+                errors.push(ConfigLineError {
+                    line: index + 1,
+                    problem,
+                })
+            };
+            let Some((key, value)) = line.split_once('=') else {
+                fail(format!("expected 'key = value', found {line:?}"));
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let absolute = |v: &str| v.starts_with('/');
+            match key {
+                "user" if !value.is_empty() && !value.contains(char::is_whitespace) => {
+                    config.user = value.into()
+                }
+                "shell" if absolute(value) => config.shell = value.into(),
+                "systemd" if !value.is_empty() && value.split_whitespace().all(absolute) => {
+                    config.systemd = value.split_whitespace().map(str::to_owned).collect()
+                }
+                "activate" if value.is_empty() || absolute(value) => config.activate = value.into(),
+                "activated" if absolute(value) => config.activated = value.into(),
+                "boot-timeout" => match value.parse() {
+                    Ok(secs) => config.boot_timeout_secs = secs,
+                    Err(_) => fail(format!("boot-timeout must be whole seconds, not {value:?}")),
+                },
+                "user" | "shell" | "systemd" | "activate" | "activated" => {
+                    fail(format!("{key} cannot be {value:?} (paths must be absolute)"))
+                }
+                _ => fail(format!("unknown key {key:?}")),
+            }
+        }
+        (config, errors)
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "# init's configuration (see init --help).\n\
+             # Who WSL's shell runs as once systemd is up (WSL itself must start root).\n\
+             user = {}\n\
+             # Root's real shell (root's shell in /etc/passwd is init itself).\n\
+             shell = {}\n\
+             # systemd binaries to try; the first that exists wins.\n\
+             systemd = {}\n\
+             # Run before systemd starts unless `activated` exists; empty disables.\n\
+             activate = {}\n\
+             activated = {}\n\
+             # Seconds to wait for systemd's READY=1 before the shell starts anyway.\n\
+             boot-timeout = {}\n",
+            self.user,
+            self.shell,
+            self.systemd.join(" "),
+            self.activate,
+            self.activated,
+            self.boot_timeout_secs
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_then_parse_round_trips() {
+        let config = InitConfig {
+            user: "nixos".into(),
+            shell: "/bin/bash".into(),
+            systemd: vec!["/a/systemd".into(), "/b/systemd".into()],
+            activate: String::new(),
+            activated: "/run/x".into(),
+            boot_timeout_secs: 7,
+        };
+        assert_eq!(InitConfig::parse(&config.render()), (config, vec![]));
+    }
+
+    #[test]
+    fn bad_lines_are_named_and_the_rest_applies() {
+        let (config, errors) =
+            InitConfig::parse("user = alice\nnonsense\nshell = bash\nboot-timeout = soon\ncolour = red\n");
+        assert_eq!(config.user, "alice");
+        assert_eq!(config.shell, "/bin/sh");
+        assert_eq!(config.boot_timeout_secs, DEFAULT_BOOT_TIMEOUT_SECS);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert!(errors[3].to_string().contains("colour"));
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(InitConfig::parse(""), (InitConfig::default(), vec![]));
+    }
+}

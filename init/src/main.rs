@@ -1,0 +1,3 @@
+fn main() {
+    println!("init: not yet implemented");
+}
