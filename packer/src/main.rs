@@ -1,3 +1,143 @@
-fn main() {
-    println!("packer: not yet implemented");
+//! packer: turns a root filesystem into archives WSL imports. See `packer --help` and
+//! docs/packer.md.
+
+mod check;
+mod cli;
+mod edits;
+mod entry;
+mod error;
+mod gzip;
+mod header;
+mod pack;
+mod progress;
+mod sink;
+mod source_dir;
+mod source_tar;
+mod temp;
+mod tree;
+mod xattr;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, DeflaterArg, FormatArg};
+use edits::DistributionConf;
+use error::Error;
+use gzip::Deflater;
+use pack::{Format, Options};
+
+/// mtime of everything when SOURCE_DATE_EPOCH is not set (what the Nix store uses).
+const DEFAULT_EPOCH: i64 = 1;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("packer: {error}");
+            match error {
+                Error::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, Error> {
+    let cli = Cli::parse();
+    if let Some(Command::Check { archive }) = cli.command {
+        return check::run(&archive);
+    }
+    let args = cli.pack;
+    let (Some(source), Some(output)) = (args.rootfs, args.out) else {
+        return Err(Error::Usage(
+            "--rootfs SRC and --out FILE are required".into(),
+        ));
+    };
+    let format = match args.format {
+        Some(FormatArg::Installer) => Format::Installer,
+        Some(FormatArg::Rootfs) => Format::Rootfs,
+        Some(FormatArg::Wsl) => Format::Wsl,
+        None if output.extension().is_some_and(|e| e == "wsl") => Format::Wsl,
+        None => Format::Installer,
+    };
+    if format != Format::Wsl
+        && (args.name.is_some()
+            || args.icon.is_some()
+            || args.oobe_command.is_some()
+            || args.default_uid.is_some())
+    {
+        return Err(Error::Usage(
+            "--name, --icon, --oobe-command and --default-uid belong to --format wsl".into(),
+        ));
+    }
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse::<i64>().map_err(|_| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH must be whole seconds, not {value:?}"
+            ))
+        })?,
+        Err(_) => DEFAULT_EPOCH,
+    };
+    let threads = args.threads.map(|t| t as usize).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let init = args.init.unwrap_or_else(|| next_to_me("init"));
+    let installer = args.installer.unwrap_or_else(|| next_to_me("installer"));
+    require_file(&init, "init (build it with scripts/build, or pass --init)")?;
+    if format == Format::Installer {
+        require_file(
+            &installer,
+            "installer (build it with scripts/build, or pass --installer)",
+        )?;
+    }
+    let options = Options {
+        source,
+        output,
+        format,
+        level: args.level,
+        threads,
+        deflater: match args.deflate {
+            DeflaterArg::ZlibRs => Deflater::ZlibRs,
+            DeflaterArg::Miniz => Deflater::Miniz,
+        },
+        init,
+        installer,
+        default_user: args.default_user,
+        distribution: Some(DistributionConf {
+            name: args.name.unwrap_or_else(|| "NixOS".into()),
+            icon: args.icon,
+            oobe_command: args.oobe_command,
+            default_uid: args.default_uid,
+        }),
+        epoch,
+        quiet: args.quiet,
+    };
+    pack::pack(&options)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A binary shipped beside packer (target/dist holds all of them).
+fn next_to_me(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn require_file(path: &Path, what: &str) -> Result<(), Error> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::Input {
+            path: path.to_owned(),
+            problem: format!("not a file; expected {what}"),
+        }),
+        Err(e) => Err(Error::Input {
+            path: path.to_owned(),
+            problem: format!("{e}; expected {what}"),
+        }),
+    }
 }

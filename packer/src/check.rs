@@ -1,0 +1,501 @@
+//! `packer check ARCHIVE`: what `wsl --import` or Microsoft's distribution validator rejects
+//! (errors: exit 1) or warns about (warnings: exit 0).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use wsl_common::units::HOSTILE_UNITS;
+
+use crate::edits::MAX_ICON;
+use crate::entry::{display, join, normalize};
+use crate::error::Error;
+use crate::source_tar::{compression, read_up_to};
+use crate::tree::{resolve, Lookup, Node, NodeKind};
+use crate::xattr::unwanted;
+
+/// Config files whose content the checks read.
+const READ_FILES: &[&[u8]] = &[
+    b"etc/passwd",
+    b"etc/shadow",
+    b"etc/wsl.conf",
+    b"etc/wsl-distribution.conf",
+];
+
+struct Seen {
+    node: Node,
+    size: u64,
+    /// The first bytes of a regular file (enough for the ELF header's machine field).
+    head: Vec<u8>,
+    content: Option<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Report {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Report {
+    fn error(&mut self, text: String) {
+        self.errors.push(text);
+    }
+    fn warn(&mut self, text: String) {
+        self.warnings.push(text);
+    }
+}
+
+struct Archive(HashMap<Vec<u8>, Seen>);
+
+impl Lookup for Archive {
+    fn node(&self, path: &[u8]) -> Option<Node> {
+        self.0.get(path).map(|s| s.node.clone())
+    }
+    fn read_small(&self, path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.0.get(path).and_then(|s| s.content.clone()))
+    }
+}
+
+pub fn run(path: &Path) -> Result<ExitCode, Error> {
+    let report = check(path)?;
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
+    for error in &report.errors {
+        println!("error: {error}");
+    }
+    println!(
+        "{}: {} errors, {} warnings",
+        path.display(),
+        report.errors.len(),
+        report.warnings.len()
+    );
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn check(path: &Path) -> Result<Report, Error> {
+    let mut report = Report::default();
+    let mut file = File::open(path).map_err(|e| Error::read_path(path, e))?;
+    let mut magic = [0u8; 6];
+    let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::read_path(path, e))?;
+    drop(file);
+    let file = BufReader::with_capacity(
+        1 << 20,
+        File::open(path).map_err(|e| Error::read_path(path, e))?,
+    );
+    let reader: Box<dyn Read> = match compression(&magic[..got]) {
+        Some("gzip") => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Some(other) => {
+            report.error(format!(
+                "compressed with {other}: gzip is the only compression every WSL version imports"
+            ));
+            return Ok(report);
+        }
+        None => {
+            report.warn("not compressed: WSL imports it, but gzip makes it much smaller".into());
+            Box::new(file)
+        }
+    };
+    let archive = read_entries(path, reader, &mut report)?;
+    check_tree(&archive, &mut report);
+    Ok(report)
+}
+
+fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Result<Archive, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::bad_archive(path, e);
+    let mut seen = HashMap::new();
+    let mut tar = tar::Archive::new(reader);
+    let mut hard_links = 0;
+    for entry in tar.entries().map_err(|e| bad(&e))? {
+        let mut entry = entry.map_err(|e| bad(&e))?;
+        let header = entry.header().clone();
+        let entry_type = header.entry_type();
+        if entry_type == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        let name = entry.path_bytes().into_owned();
+        let Some(rel) = normalize(&name) else {
+            report.error(format!(
+                "{} climbs out of the root",
+                String::from_utf8_lossy(&name)
+            ));
+            continue;
+        };
+        let shown = display(&rel);
+        if let Some(pax) = entry.pax_extensions().map_err(|e| bad(&e))? {
+            for ext in pax.flatten() {
+                let key = ext.key_bytes();
+                if let Some(attr) = key.strip_prefix(b"SCHILY.xattr.") {
+                    if let Some(what) = unwanted(attr) {
+                        report.warn(format!(
+                            "{shown} carries the {what} xattr {}",
+                            String::from_utf8_lossy(attr)
+                        ));
+                    }
+                } else if key.starts_with(b"GNU.sparse") {
+                    report.error(format!("{shown} is a sparse entry"));
+                }
+            }
+        }
+        let link = entry
+            .link_name_bytes()
+            .map(|l| l.into_owned())
+            .unwrap_or_default();
+        let kind = match entry_type {
+            tar::EntryType::Regular | tar::EntryType::Continuous => NodeKind::File,
+            tar::EntryType::Directory => NodeKind::Dir,
+            tar::EntryType::Symlink => NodeKind::Symlink(link),
+            tar::EntryType::Link => {
+                hard_links += 1;
+                if hard_links <= 10 {
+                    report.error(format!(
+                        "{shown} is a hard link (to {}): WSL's import fails on hard links",
+                        display(&normalize(&link).unwrap_or_default())
+                    ));
+                }
+                NodeKind::Other
+            }
+            tar::EntryType::GNUSparse => {
+                report.error(format!("{shown} is a sparse entry"));
+                NodeKind::File
+            }
+            _ => NodeKind::Other,
+        };
+        let node = Node {
+            kind,
+            mode: header.mode().unwrap_or(0) & 0o7777,
+            uid: header.uid().unwrap_or(u64::MAX),
+            gid: header.gid().unwrap_or(u64::MAX),
+            mtime: 0,
+        };
+        let size = entry.size();
+        let mut head = Vec::new();
+        let mut content = None;
+        if node.kind == NodeKind::File {
+            if READ_FILES.contains(&&rel[..]) {
+                let mut data = Vec::new();
+                (&mut entry)
+                    .take(1 << 20)
+                    .read_to_end(&mut data)
+                    .map_err(|e| bad(&e))?;
+                head = data.iter().take(20).copied().collect();
+                content = Some(data);
+            } else {
+                (&mut entry)
+                    .take(20)
+                    .read_to_end(&mut head)
+                    .map_err(|e| bad(&e))?;
+            }
+        }
+        if rel.starts_with(b"boot/vmlinuz")
+            || rel.starts_with(b"boot/initrd")
+            || rel.starts_with(b"boot/initramfs")
+        {
+            report.warn(format!(
+                "{shown}: WSL boots its own kernel; a kernel or initramfs is dead weight"
+            ));
+        }
+        seen.insert(
+            rel,
+            Seen {
+                node,
+                size,
+                head,
+                content,
+            },
+        );
+    }
+    if hard_links > 10 {
+        report.error(format!("... and {} more hard links", hard_links - 10));
+    }
+    Ok(Archive(seen))
+}
+
+fn check_tree(archive: &Archive, report: &mut Report) {
+    // /etc/shadow may belong to a `shadow` group (Debian); the others must be root:root.
+    let root_file = |report: &mut Report, path: &[u8], modes: &[u32]| -> Option<&Seen> {
+        let seen = archive.0.get(path)?;
+        let group_ok = seen.node.gid == 0 || path == b"etc/shadow";
+        if seen.node.kind != NodeKind::File {
+            report.error(format!("{} is not a regular file", display(path)));
+        } else if seen.node.uid != 0 || !group_ok || !modes.contains(&seen.node.mode) {
+            report.error(format!(
+                "{} is owned by {}:{} with mode {:04o}; WSL wants root:root and {}",
+                display(path),
+                seen.node.uid,
+                seen.node.gid,
+                seen.node.mode,
+                modes
+                    .iter()
+                    .map(|m| format!("{m:04o}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+        Some(seen)
+    };
+
+    if !matches!(
+        resolve(archive, b"etc")
+            .and_then(|p| archive.node(&p))
+            .map(|n| n.kind),
+        Some(NodeKind::Dir)
+    ) {
+        report.error(
+            "there is no /etc directory: WSL does not take it for a Linux distribution".into(),
+        );
+    }
+    check_elf(
+        archive,
+        report,
+        b"bin/sh",
+        "/bin/sh",
+        &[0o755, 0o775, 0o555],
+        true,
+    );
+
+    match root_file(report, b"etc/passwd", &[0o644]) {
+        Some(passwd) => {
+            let text =
+                String::from_utf8_lossy(passwd.content.as_deref().unwrap_or_default()).into_owned();
+            let root = text
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() == 7 && f[2] == "0");
+            match root {
+                Some(fields) if fields[0] == "root" => {}
+                Some(fields) => report.error(format!(
+                    "/etc/passwd: uid 0 is named {:?}, not root",
+                    fields[0]
+                )),
+                None => report.error("/etc/passwd has no user with uid 0".into()),
+            }
+        }
+        None => report.warn("there is no /etc/passwd".into()),
+    }
+    if let Some(shadow) = root_file(report, b"etc/shadow", &[0o640, 0o600, 0]) {
+        let text =
+            String::from_utf8_lossy(shadow.content.as_deref().unwrap_or_default()).into_owned();
+        for fields in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if fields.len() > 1 && fields[1].starts_with('$') {
+                report.error(format!(
+                    "/etc/shadow holds a password hash for {}",
+                    fields[0]
+                ));
+            }
+        }
+    }
+
+    let mut systemd = false;
+    if let Some(conf) = root_file(report, b"etc/wsl.conf", &[0o644]) {
+        for (section, key, value) in ini(conf.content.as_deref().unwrap_or_default()) {
+            if !KNOWN_WSL_CONF.contains(&(section.as_str(), key.as_str())) {
+                report.warn(format!("/etc/wsl.conf: unknown key {section}.{key}"));
+            }
+            if section == "boot" && key == "systemd" {
+                systemd = value.eq_ignore_ascii_case("true");
+            }
+        }
+    }
+    if systemd {
+        check_elf(
+            archive,
+            report,
+            b"sbin/init",
+            "/sbin/init (systemd is on in /etc/wsl.conf)",
+            &[0o755, 0o775, 0o555],
+            false,
+        );
+    }
+
+    if let Some(conf) = root_file(report, b"etc/wsl-distribution.conf", &[0o644]) {
+        for (section, key, value) in ini(conf.content.as_deref().unwrap_or_default()) {
+            if !KNOWN_DISTRIBUTION_CONF.contains(&(section.as_str(), key.as_str())) {
+                report.error(format!(
+                    "/etc/wsl-distribution.conf: unknown key {section}.{key}"
+                ));
+            }
+            if section == "shortcut" && key == "icon" {
+                check_icon(archive, report, &value);
+            }
+        }
+    }
+
+    if archive.node(b"etc/resolv.conf").is_some() {
+        report.warn("/etc/resolv.conf is shipped: WSL writes its own (generateResolvConf)".into());
+    }
+    check_units(archive, report);
+}
+
+fn check_elf(
+    archive: &Archive,
+    report: &mut Report,
+    path: &[u8],
+    what: &str,
+    modes: &[u32],
+    required: bool,
+) {
+    let Some(target) = resolve(archive, path).filter(|p| archive.0.contains_key(p)) else {
+        if required {
+            report.error(format!("{what} is missing (WSL and its OOBE need it)"));
+        } else {
+            report.error(format!("{what} is missing"));
+        }
+        return;
+    };
+    let seen = &archive.0[&target];
+    let shown = if target == path {
+        what.to_owned()
+    } else {
+        format!("{what} (-> {})", display(&target))
+    };
+    if seen.node.kind != NodeKind::File {
+        report.error(format!("{shown} is not a regular file"));
+    } else if !seen.head.starts_with(b"\x7fELF") {
+        report.error(format!("{shown} is not an ELF executable"));
+    } else if !modes.contains(&seen.node.mode) {
+        report.error(format!(
+            "{shown} has mode {:04o}; WSL wants 0755, 0775 or 0555",
+            seen.node.mode
+        ));
+    } else if path == b"sbin/init" && (seen.node.uid != 0 || seen.node.gid != 0) {
+        report.error(format!("{shown} is not owned by root"));
+    } else if seen.head.len() >= 20
+        && !matches!(
+            u16::from_le_bytes([seen.head[18], seen.head[19]]),
+            0x3e | 0xb7
+        )
+    {
+        report.warn(format!("{shown} is an ELF for neither x86-64 nor aarch64"));
+    }
+}
+
+fn check_icon(archive: &Archive, report: &mut Report, icon: &str) {
+    if icon.split('/').any(|c| c == "..") {
+        report.error(format!(
+            "/etc/wsl-distribution.conf: the icon path {icon} contains '..'"
+        ));
+        return;
+    }
+    match resolve(archive, icon.as_bytes()).and_then(|p| archive.0.get(&p)) {
+        Some(seen) if seen.size > MAX_ICON => report.error(format!(
+            "the icon {icon} is {} bytes; WSL reads at most {MAX_ICON}",
+            seen.size
+        )),
+        Some(_) => {}
+        None => report.error(format!(
+            "the icon {icon} named in /etc/wsl-distribution.conf is not in the archive"
+        )),
+    }
+}
+
+/// A unit that fights WSL is enabled when some `*.wants`/`*.requires` folder of
+/// /etc/systemd/system links it and it is not masked.
+fn check_units(archive: &Archive, report: &mut Report) {
+    let system = b"etc/systemd/system";
+    for unit in HOSTILE_UNITS {
+        let masked = matches!(
+            archive.node(&join(system, unit.name.as_bytes())).map(|n| n.kind),
+            Some(NodeKind::Symlink(target)) if target == b"/dev/null"
+        );
+        if masked {
+            continue;
+        }
+        let enabled = archive.0.keys().any(|path| {
+            path.strip_prefix(&system[..])
+                .and_then(|rest| rest.strip_prefix(b"/"))
+                .and_then(|rest| {
+                    rest.split(|&c| c == b'/')
+                        .collect::<Vec<_>>()
+                        .try_into()
+                        .ok()
+                })
+                .is_some_and(|[dir, name]: [&[u8]; 2]| {
+                    (dir.ends_with(b".wants") || dir.ends_with(b".requires"))
+                        && name == unit.name.as_bytes()
+                })
+        });
+        if enabled {
+            report.warn(format!(
+                "{} is enabled but fights WSL: {}",
+                unit.name, unit.reason
+            ));
+        }
+    }
+}
+
+const KNOWN_WSL_CONF: &[(&str, &str)] = &[
+    ("automount", "enabled"),
+    ("automount", "mountFsTab"),
+    ("automount", "root"),
+    ("automount", "options"),
+    ("automount", "ldconfig"),
+    ("network", "generateHosts"),
+    ("network", "generateResolvConf"),
+    ("network", "hostname"),
+    ("interop", "enabled"),
+    ("interop", "appendWindowsPath"),
+    ("user", "default"),
+    ("boot", "systemd"),
+    ("boot", "command"),
+    ("boot", "protectBinfmt"),
+    ("gpu", "enabled"),
+    ("time", "useWindowsTimezone"),
+];
+
+const KNOWN_DISTRIBUTION_CONF: &[(&str, &str)] = &[
+    ("oobe", "command"),
+    ("oobe", "defaultUid"),
+    ("oobe", "defaultName"),
+    ("shortcut", "icon"),
+    ("shortcut", "enabled"),
+    ("windowsterminal", "profileTemplate"),
+    ("windowsterminal", "enabled"),
+];
+
+/// `(section, key, value)` of an ini-style file; comments and blank lines skipped.
+fn ini(text: &[u8]) -> Vec<(String, String, String)> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(text).lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            section = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned();
+        } else if let Some((key, value)) = line.split_once('=') {
+            out.push((
+                section.clone(),
+                key.trim().to_owned(),
+                value.trim().trim_matches('"').to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_reads_sections_keys_and_values() {
+        assert_eq!(
+            ini(b"# c\n[boot]\nsystemd = true\n\n[user]\ndefault=\"nixos\"\n"),
+            vec![
+                ("boot".into(), "systemd".into(), "true".into()),
+                ("user".into(), "default".into(), "nixos".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  packer --rootfs ./result/tarball/nixos-system.tar.gz --out nixos-wsl-installer.tar.gz
+  packer --rootfs /srv/rootfs --format rootfs --out nixos.tar.gz
+  packer --rootfs /srv/rootfs --out NixOS.wsl --name NixOS --icon nixos.ico --default-uid 1000
+  packer check NixOS.wsl
+
+Formats:
+  installer  (default) a tiny hardlink-free distribution whose root shell is the installer; the
+             root filesystem travels inside it as a payload that keeps its hard links
+  rootfs     a hardlink-free root filesystem tar.gz for `wsl --import`
+  wsl        the same as a .wsl file with /etc/wsl-distribution.conf (implied by a .wsl name)
+
+Every root filesystem gets init as root's shell (its old shell goes to
+/etc/nixos-wsl/init.conf), /etc/wsl.conf with root as WSL's default user, /sbin/init where the
+source has none, and the systemd units that fight WSL masked.
+
+Environment:
+  SOURCE_DATE_EPOCH  no time in the archive is later (default 1, like the Nix store)
+
+Exit codes: 0 done; 1 failed (the message names the file and the problem), or `check` found
+errors; 2 usage error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "packer", version, about = "Packs a root filesystem into archives WSL imports: reproducible, hardlink-free, fast", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub pack: PackArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reports what WSL's import or Microsoft's distribution validator rejects (errors, exit 1)
+    /// or warns about (warnings, exit 0).
+    Check {
+        /// A tar or tar.gz (.wsl) archive.
+        archive: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Installer,
+    Rootfs,
+    Wsl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeflaterArg {
+    ZlibRs,
+    Miniz,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The root filesystem: a directory, or a tar / tar.gz.
+    #[arg(long, value_name = "SRC")]
+    pub rootfs: Option<PathBuf>,
+    /// The archive to write (a `.wsl` name implies --format wsl).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Distribution name for wsl-distribution.conf (oobe.defaultName).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Icon (.ico, at most 1 MiB) for the Windows shortcut, copied into the tree.
+    #[arg(long, value_name = "FILE")]
+    pub icon: Option<PathBuf>,
+    /// Command WSL runs once as root on the first interactive start.
+    #[arg(long, value_name = "CMD")]
+    pub oobe_command: Option<String>,
+    /// uid WSL starts as after the OOBE command (wsl-distribution.conf).
+    #[arg(long, value_name = "UID")]
+    pub default_uid: Option<u32>,
+    /// User init drops WSL's shells to (default: the source's /etc/wsl.conf [user] default, else root).
+    #[arg(long, value_name = "USER")]
+    pub default_user: Option<String>,
+    /// gzip level.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub level: u32,
+    /// Compression threads (default: all cores); the output is the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// The static init binary (default: `init` next to packer).
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
+    /// The static installer binary (default: `installer` next to packer).
+    #[arg(long, value_name = "PATH")]
+    pub installer: Option<PathBuf>,
+    /// No progress bar and no summary (warnings and errors still show).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Deflate implementation (for benchmarks).
+    #[arg(long, value_enum, default_value_t = DeflaterArg::ZlibRs, hide = true)]
+    pub deflate: DeflaterArg,
+}

@@ -1,0 +1,449 @@
+//! Multi-threaded gzip whose bytes do not depend on the number of threads.
+//!
+//! The tar stream is cut into fixed-size chunks (1 MiB of input). Each chunk is compressed on
+//! its own as raw deflate ending in a sync flush (the last one in a final block), so the
+//! compressed chunks simply concatenate into one standard gzip member (pigz `-i` style). The
+//! header is fixed (no name, mtime 0, OS unknown); the trailer's CRC-32 is combined from the
+//! chunks' CRCs. Because every chunk starts a fresh deflate stream on a byte boundary, the chunk
+//! list (offset, sizes) lets a reader inflate chunks in parallel: it goes into the payload
+//! manifest.
+//!
+//! Memory is bounded: a reader (the caller) -> N compressor threads -> one ordered writer, with
+//! at most about 3N chunks in flight.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use sha2::{Digest, Sha256};
+use wsl_common::manifest::Chunk;
+
+/// Uncompressed bytes per chunk.
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// gzip magic, deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown"): nothing about
+/// the machine or the moment.
+pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Which deflate implementation compresses the chunks (see docs/packer.md for the comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deflater {
+    ZlibRs,
+    Miniz,
+}
+
+/// What was written, for the summary and the payload manifest.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    pub sha256: [u8; 32],
+    pub chunks: Vec<Chunk>,
+}
+
+struct Job {
+    index: u64,
+    data: Vec<u8>,
+    level: u32,
+    last: bool,
+}
+
+struct Done {
+    index: u64,
+    compressed: Vec<u8>,
+    crc: crc32fast::Hasher,
+    uncompressed: u64,
+}
+
+/// A `Write` for the tar stream; `finish` completes the gzip file and hands the sink back.
+pub struct ParallelGzip<W: Write + Send + 'static> {
+    buf: Vec<u8>,
+    next_index: u64,
+    level: u32,
+    jobs: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<io::Result<(W, Written)>>>,
+}
+
+impl<W: Write + Send + 'static> ParallelGzip<W> {
+    pub fn new(sink: W, level: u32, threads: usize, deflater: Deflater) -> Self {
+        let threads = threads.max(1);
+        let (job_tx, job_rx) = sync_channel::<Job>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let workers = (0..threads)
+            .map(|_| {
+                let jobs = Arc::clone(&job_rx);
+                let done = done_tx.clone();
+                thread::spawn(move || compress_jobs(&jobs, &done, deflater))
+            })
+            .collect();
+        drop(done_tx);
+        let writer = thread::spawn(move || write_in_order(sink, &done_rx));
+        Self {
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            next_index: 0,
+            level: level.min(9),
+            jobs: Some(job_tx),
+            workers,
+            writer: Some(writer),
+        }
+    }
+
+    /// Level for chunks started from now on (0 stores: for data that is compressed already).
+    /// Chunk boundaries do not move, so the output stays the same for any thread count.
+    pub fn set_level(&mut self, level: u32) {
+        self.level = level.min(9);
+    }
+
+    fn send(&mut self, last: bool) -> io::Result<()> {
+        let data = std::mem::replace(
+            &mut self.buf,
+            if last {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK_SIZE)
+            },
+        );
+        let job = Job {
+            index: self.next_index,
+            data,
+            level: self.level,
+            last,
+        };
+        self.next_index += 1;
+        let sent = self
+            .jobs
+            .as_ref()
+            .map(|jobs| jobs.send(job).is_ok())
+            .unwrap_or(false);
+        if sent {
+            Ok(())
+        } else {
+            // The writer stopped: its error is the one worth reporting.
+            Err(self
+                .stop()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the gzip writer stopped")))
+        }
+    }
+
+    fn stop(&mut self) -> io::Result<(W, Written)> {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the gzip writer thread panicked")),
+            None => Err(io::Error::other("the gzip stream was already finished")),
+        }
+    }
+
+    pub fn finish(mut self) -> io::Result<(W, Written)> {
+        self.send(true)?;
+        self.stop()
+    }
+}
+
+impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK_SIZE - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK_SIZE {
+            self.send(false)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, deflater: Deflater) {
+    let mut engine = Engine::new(deflater);
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&job.data);
+        let compressed = engine.deflate(&job.data, job.level, job.last);
+        let result = Done {
+            index: job.index,
+            compressed,
+            crc,
+            uncompressed: job.data.len() as u64,
+        };
+        if done.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+fn write_in_order<W: Write>(mut sink: W, done: &Receiver<Done>) -> io::Result<(W, Written)> {
+    let mut sha = Sha256::new();
+    let mut crc = crc32fast::Hasher::new();
+    let mut written = Written::default();
+    sink.write_all(&GZIP_HEADER)?;
+    sha.update(GZIP_HEADER);
+    let mut offset = GZIP_HEADER.len() as u64;
+    let mut waiting = BTreeMap::new();
+    let mut next = 0u64;
+    for chunk in done {
+        waiting.insert(chunk.index, chunk);
+        while let Some(chunk) = waiting.remove(&next) {
+            sink.write_all(&chunk.compressed)?;
+            sha.update(&chunk.compressed);
+            crc.combine(&chunk.crc);
+            written.chunks.push(Chunk {
+                offset,
+                compressed: chunk.compressed.len() as u64,
+                uncompressed: chunk.uncompressed,
+            });
+            offset += chunk.compressed.len() as u64;
+            written.uncompressed_size += chunk.uncompressed;
+            next += 1;
+        }
+    }
+    if !waiting.is_empty() {
+        return Err(io::Error::other("a compressor thread stopped early"));
+    }
+    let mut trailer = [0u8; 8];
+    trailer[..4].copy_from_slice(&crc.finalize().to_le_bytes());
+    // ISIZE is the input size modulo 2^32 (RFC 1952).
+    trailer[4..].copy_from_slice(&(written.uncompressed_size as u32).to_le_bytes());
+    sink.write_all(&trailer)?;
+    sha.update(trailer);
+    sink.flush()?;
+    written.compressed_size = offset + 8;
+    written.sha256 = sha.finalize().into();
+    Ok((sink, written))
+}
+
+/// One deflate implementation, reused from chunk to chunk.
+enum Engine {
+    ZlibRs(Option<(u32, flate2::Compress)>),
+    Miniz(Box<miniz_oxide::deflate::core::CompressorOxide>),
+}
+
+impl Engine {
+    fn new(deflater: Deflater) -> Self {
+        match deflater {
+            Deflater::ZlibRs => Engine::ZlibRs(None),
+            Deflater::Miniz => Engine::Miniz(Box::default()),
+        }
+    }
+
+    /// Raw deflate of `data` as a stream of its own: ends in a sync flush (byte aligned, not
+    /// final) or, for the last chunk, in a final block.
+    fn deflate(&mut self, data: &[u8], level: u32, last: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 64);
+        match self {
+            Engine::ZlibRs(state) => {
+                let compress = match state {
+                    Some((l, c)) if *l == level => {
+                        c.reset();
+                        c
+                    }
+                    _ => {
+                        &mut state
+                            .insert((
+                                level,
+                                flate2::Compress::new(flate2::Compression::new(level), false),
+                            ))
+                            .1
+                    }
+                };
+                let flush = if last {
+                    flate2::FlushCompress::Finish
+                } else {
+                    flate2::FlushCompress::Sync
+                };
+                loop {
+                    let consumed = compress.total_in() as usize;
+                    let status = compress.compress_vec(&data[consumed..], &mut out, flush);
+                    let finished = match status {
+                        Ok(flate2::Status::StreamEnd) => true,
+                        Ok(_) => {
+                            !last
+                                && compress.total_in() as usize == data.len()
+                                && out.len() < out.capacity()
+                        }
+                        // Only a misuse of the API fails; deflate has no data errors.
+                        Err(_) => true,
+                    };
+                    if finished {
+                        break;
+                    }
+                    out.reserve(out.capacity().max(4096));
+                }
+            }
+            Engine::Miniz(compressor) => {
+                use miniz_oxide::deflate::core::{compress, TDEFLFlush, TDEFLStatus};
+                compressor.reset();
+                compressor.set_format_and_level(miniz_oxide::DataFormat::Raw, level as u8);
+                let flush = if last {
+                    TDEFLFlush::Finish
+                } else {
+                    TDEFLFlush::Sync
+                };
+                let mut consumed = 0;
+                loop {
+                    let start = out.len();
+                    out.resize(out.capacity().max(start + 4096), 0);
+                    let (status, read, wrote) =
+                        compress(compressor, &data[consumed..], &mut out[start..], flush);
+                    consumed += read;
+                    out.truncate(start + wrote);
+                    let room_left = start + wrote < out.capacity();
+                    match status {
+                        TDEFLStatus::Done => break,
+                        TDEFLStatus::Okay if consumed == data.len() && room_left && !last => break,
+                        TDEFLStatus::Okay => out.reserve(out.capacity().max(4096)),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Compressible but not trivial: text-like lines with a counter.
+        let mut data = Vec::with_capacity(len);
+        let mut i = 0u64;
+        while data.len() < len {
+            data.extend_from_slice(
+                format!("line {i} of the sample {}\n", i * 7919 % 1013).as_bytes(),
+            );
+            i += 1;
+        }
+        data.truncate(len);
+        data
+    }
+
+    fn gzip(data: &[u8], threads: usize, deflater: Deflater, level: u32) -> (Vec<u8>, Written) {
+        let mut gz = ParallelGzip::new(Vec::new(), level, threads, deflater);
+        for piece in data.chunks(70_001) {
+            gz.write_all(piece).expect("write");
+        }
+        gz.finish().expect("finish")
+    }
+
+    #[test]
+    fn output_is_one_gzip_member_that_flate2_and_miniz_inflate() {
+        let data = sample(3 * CHUNK_SIZE + 12_345);
+        for deflater in [Deflater::ZlibRs, Deflater::Miniz] {
+            let (out, written) = gzip(&data, 2, deflater, 6);
+            assert_eq!(&out[..10], &GZIP_HEADER);
+            assert_eq!(written.compressed_size, out.len() as u64);
+            assert_eq!(written.uncompressed_size, data.len() as u64);
+            let mut inflated = Vec::new();
+            // GzDecoder (not MultiGzDecoder) reads exactly one member and checks CRC and ISIZE.
+            flate2::read::GzDecoder::new(&out[..])
+                .read_to_end(&mut inflated)
+                .expect("valid gzip");
+            assert_eq!(inflated, data);
+            let body = &out[10..out.len() - 8];
+            let raw = miniz_oxide::inflate::decompress_to_vec(body)
+                .expect("miniz inflates the deflate stream");
+            assert_eq!(raw, data);
+        }
+    }
+
+    #[test]
+    fn bytes_do_not_depend_on_the_thread_count() {
+        let data = sample(5 * CHUNK_SIZE / 2);
+        let (one, _) = gzip(&data, 1, Deflater::ZlibRs, 6);
+        for threads in [2, 3, 4] {
+            assert_eq!(
+                gzip(&data, threads, Deflater::ZlibRs, 6).0,
+                one,
+                "{threads} threads"
+            );
+        }
+    }
+
+    #[test]
+    fn each_chunk_inflates_on_its_own() {
+        let data = sample(2 * CHUNK_SIZE + 10);
+        let (out, written) = gzip(&data, 2, Deflater::ZlibRs, 6);
+        assert_eq!(written.chunks.len(), 3);
+        let mut at = 0usize;
+        for chunk in &written.chunks {
+            let range = chunk.offset as usize..(chunk.offset + chunk.compressed) as usize;
+            let mut inflater = flate2::Decompress::new(false);
+            let mut piece = Vec::with_capacity(chunk.uncompressed as usize + 16);
+            let _ = inflater.decompress_vec(&out[range], &mut piece, flate2::FlushDecompress::Sync);
+            assert_eq!(piece.len() as u64, chunk.uncompressed);
+            assert_eq!(piece, data[at..at + piece.len()]);
+            at += piece.len();
+        }
+        assert_eq!(at, data.len());
+    }
+
+    #[test]
+    fn gzip_t_accepts_it() {
+        let data = sample(CHUNK_SIZE + 1);
+        let (out, _) = gzip(&data, 2, Deflater::ZlibRs, 1);
+        let mut child = std::process::Command::new("gzip")
+            .arg("-t")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip is installed");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&out)
+            .expect("feed gzip");
+        assert!(
+            child.wait().expect("gzip ran").success(),
+            "gzip -t rejected the stream"
+        );
+    }
+
+    #[test]
+    fn empty_input_and_exact_multiples_still_end_in_a_final_block() {
+        for len in [0, CHUNK_SIZE] {
+            let data = sample(len);
+            let (out, _) = gzip(&data, 2, Deflater::ZlibRs, 6);
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(&out[..])
+                .read_to_end(&mut inflated)
+                .expect("valid gzip");
+            assert_eq!(inflated.len(), len);
+        }
+    }
+
+    #[test]
+    fn level_0_stores() {
+        let data = sample(CHUNK_SIZE / 2);
+        let mut gz = ParallelGzip::new(Vec::new(), 6, 1, Deflater::ZlibRs);
+        gz.set_level(0);
+        gz.write_all(&data).expect("write");
+        let (out, _) = gz.finish().expect("finish");
+        assert!(out.len() > data.len());
+    }
+}
