@@ -13,6 +13,7 @@ mod progress;
 mod sink;
 mod source_dir;
 mod source_tar;
+mod sys;
 mod temp;
 mod tree;
 mod xattr;

@@ -192,9 +192,9 @@ impl<'p, W: Write + Send + 'static> TarSink<'p, W> {
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n =
-                match reader.read(&mut buf[..want]) {
-                    Ok(0) => return Err(Error::read(
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(Error::read(
                         label(),
                         io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -202,11 +202,12 @@ impl<'p, W: Write + Send + 'static> TarSink<'p, W> {
                                 "the file ended {left} bytes early (did it change while packing?)"
                             ),
                         ),
-                    )),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::read(label(), e)),
-                };
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::read(label(), e)),
+            };
             self.put(&buf[..n])?;
             left -= n as u64;
         }
