@@ -152,9 +152,11 @@ fn extract(tool: &str, archive: &Path, into: &Path) {
 
 /// Paths packer writes on purpose (its edits) are left out of the comparison.
 fn edited(path: &[u8]) -> bool {
-    [&b"etc/passwd"[..], b"etc/wsl.conf", b"etc/wsl-distribution.conf", b"etc/nixos-wsl", b"usr/libexec", b"sbin/init", b"etc/systemd"]
+    [&b"etc/passwd"[..], b"etc/wsl.conf", b"etc/wsl-distribution.conf", b"usr/lib/wsl", b"etc/nixos-wsl", b"usr/libexec", b"sbin/init", b"etc/systemd"]
         .iter()
         .any(|p| path.starts_with(p))
+        // usr/lib holds only the icon's folder, which packer adds.
+        || path == b"usr/lib"
 }
 
 fn assert_same_tree(source: &Path, extracted: &Path) {
@@ -187,9 +189,16 @@ fn every_format_extracts_to_the_source_tree_with_gnu_tar_and_bsdtar() {
     assert!(described[&b"usr/bin/empty"[..]].contains("user.test"), "{described:?}");
     assert!(described[&b"usr/bin/setuid"[..]].contains("mode 4755"), "{described:?}");
     assert!(described.contains_key(&long_name().into_bytes()));
+    let icon = dir.join("icon.ico");
+    fs::write(&icon, [7u8; 5000]).expect("icon");
+    let icon = icon.to_str().expect("utf-8");
     for (format, name) in [("rootfs", "rootfs.tar.gz"), ("wsl", "fixture.wsl"), ("installer", "installer.tar.gz")] {
         let out = dir.join(name);
-        pack(&src, &out, &["--format", format]);
+        let mut args = vec!["--format", format];
+        if format == "wsl" {
+            args.extend(["--name", "Fixture", "--icon", icon, "--oobe-command", "/bin/true", "--default-uid", "1000"]);
+        }
+        pack(&src, &out, &args);
         assert_eq!(hard_link_entries(&out), 0, "{format} has hard-link entries");
         let report = check(&out);
         assert!(report.status.success(), "packer check rejects the {format} output: {}", String::from_utf8_lossy(&report.stdout));
@@ -219,7 +228,10 @@ fn every_format_extracts_to_the_source_tree_with_gnu_tar_and_bsdtar() {
             assert!(wsl_conf.contains("[user]\ndefault=root\n") && wsl_conf.contains("systemd=true"), "{wsl_conf}");
             if format == "wsl" {
                 let conf = fs::read_to_string(into.join("etc/wsl-distribution.conf")).expect("wsl-distribution.conf");
-                assert!(conf.contains("defaultName = NixOS"), "{conf}");
+                for line in ["defaultName = Fixture\n", "command = /bin/true\n", "defaultUid = 1000\n", "icon = /usr/lib/wsl/icon.ico\n"] {
+                    assert!(conf.contains(line), "{line:?} missing from {conf}");
+                }
+                assert_eq!(fs::read(into.join("usr/lib/wsl/icon.ico")).expect("icon").len(), 5000);
             }
         }
     }
@@ -321,6 +333,11 @@ fn bad_input_gets_a_message_and_leaves_no_file() {
     let output = packer(&["--rootfs".as_ref(), src.as_os_str(), "--out".as_ref(), inside.as_os_str()]);
     assert_fails_cleanly(&output, &out_dir, &["inside the source tree"]);
     assert!(!inside.exists());
+
+    let big_icon = dir.join("big.ico");
+    fs::write(&big_icon, vec![0u8; (1 << 20) + 1]).expect("icon");
+    let output = packer(&["--rootfs".as_ref(), src.as_os_str(), "--out".as_ref(), out_dir.join("x.wsl").as_os_str(), "--icon".as_ref(), big_icon.as_os_str()]);
+    assert_fails_cleanly(&output, &out_dir, &[big_icon.to_str().expect("utf-8"), "up to 1048576 bytes"]);
 
     // A truncated tarball and one that is not a tarball at all.
     let good = dir.join("good.tar.gz");
@@ -448,6 +465,25 @@ fn the_installer_format_boots_to_a_shell() {
         String::from_utf8_lossy(&output.stderr)
     );
     drop(distro);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn progress_on_a_terminal_and_a_summary() {
+    require_root();
+    let dir = scratch_dir("packer-progress");
+    let src = fixture(&dir);
+    let out = dir.join("x.tar.gz");
+    // `script` gives packer a terminal; its output is what the terminal showed.
+    let command = format!("{} --format rootfs --rootfs {} --out {}", dist_bin("packer").display(), src.display(), out.display());
+    let shown = Command::new("script").args(["-qec", &command, "/dev/null"]).output().expect("script runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains(" files, ") && shown.contains("ETA"), "no progress line: {shown:?}");
+    assert!(shown.contains("hard links dereferenced: 1"), "no summary: {shown:?}");
+    // Not a terminal: no progress line, only the summary.
+    let output = Command::new(dist_bin("packer")).args(["--format", "rootfs", "--rootfs"]).arg(&src).arg("--out").arg(&out).output().expect("packer runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("ETA") && stderr.contains("packer: wrote"), "{stderr:?}");
     let _ = fs::remove_dir_all(&dir);
 }
 
