@@ -68,6 +68,21 @@ impl Source {
 
 pub fn pack(options: &Options) -> Result<(), Error> {
     let started = Instant::now();
+    let folder = options
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match fs::metadata(folder) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::write(
+                &options.output,
+                std::io::Error::other(format!("{} is not a directory", folder.display())),
+            ))
+        }
+        Err(e) => return Err(Error::write(&options.output, e)),
+    }
     let source_meta =
         fs::metadata(&options.source).map_err(|e| Error::read_path(&options.source, e))?;
     refuse_output_inside_source(&options.source, &options.output, source_meta.is_dir())?;
@@ -75,7 +90,10 @@ pub fn pack(options: &Options) -> Result<(), Error> {
     let mut source = if source_meta.is_dir() {
         // Fail early, with the path, when the tree cannot be listed at all.
         fs::read_dir(&options.source).map_err(|e| Error::read_path(&options.source, e))?;
-        Source::Dir(DirSource::new(&options.source))
+        // The root may be a symlink to the tree (a Nix `result` link); nothing below it is followed.
+        let root =
+            fs::canonicalize(&options.source).map_err(|e| Error::read_path(&options.source, e))?;
+        Source::Dir(DirSource::new(&root))
     } else {
         Source::Tar(TarSource::open(
             &options.source,

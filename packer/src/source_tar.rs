@@ -256,9 +256,8 @@ impl TarSource {
         for i in 0..self.entries.len() {
             let entry = &self.entries[i];
             let mut meta = entry.meta.clone();
-            let label = || format!("{} (entry {})", source.display(), display(&meta.path));
-            let label_text = label();
-            let label = || label_text.clone();
+            let shown = display(&meta.path);
+            let label = || format!("{} (entry {shown})", source.display());
             if let (Some(group), Some(first)) =
                 (entry.group, entry.group.and_then(|g| written.get(&g)))
             {
