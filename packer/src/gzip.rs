@@ -41,6 +41,7 @@ pub enum Deflater {
 pub struct Written {
     pub compressed_size: u64,
     pub uncompressed_size: u64,
+    /// SHA-256 of the whole file, when asked for (the payload's manifest needs it).
     pub sha256: [u8; 32],
     pub chunks: Vec<Chunk>,
 }
@@ -70,7 +71,8 @@ pub struct ParallelGzip<W: Write + Send + 'static> {
 }
 
 impl<W: Write + Send + 'static> ParallelGzip<W> {
-    pub fn new(sink: W, level: u32, threads: usize, deflater: Deflater) -> Self {
+    /// `hash`: also compute the SHA-256 of the output (costs a little of the writer's time).
+    pub fn new(sink: W, level: u32, threads: usize, deflater: Deflater, hash: bool) -> Self {
         let threads = threads.max(1);
         let (job_tx, job_rx) = sync_channel::<Job>(threads * 2);
         let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
@@ -83,7 +85,7 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
             })
             .collect();
         drop(done_tx);
-        let writer = thread::spawn(move || write_in_order(sink, &done_rx));
+        let writer = thread::spawn(move || write_in_order(sink, &done_rx, hash));
         Self {
             buf: Vec::with_capacity(CHUNK_SIZE),
             next_index: 0,
@@ -197,12 +199,18 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, deflater:
     }
 }
 
-fn write_in_order<W: Write>(mut sink: W, done: &Receiver<Done>) -> io::Result<(W, Written)> {
-    let mut sha = Sha256::new();
+fn write_in_order<W: Write>(
+    mut sink: W,
+    done: &Receiver<Done>,
+    hash: bool,
+) -> io::Result<(W, Written)> {
+    let mut sha = hash.then(Sha256::new);
     let mut crc = crc32fast::Hasher::new();
     let mut written = Written::default();
     sink.write_all(&GZIP_HEADER)?;
-    sha.update(GZIP_HEADER);
+    if let Some(sha) = &mut sha {
+        sha.update(GZIP_HEADER);
+    }
     let mut offset = GZIP_HEADER.len() as u64;
     let mut waiting = BTreeMap::new();
     let mut next = 0u64;
@@ -210,7 +218,9 @@ fn write_in_order<W: Write>(mut sink: W, done: &Receiver<Done>) -> io::Result<(W
         waiting.insert(chunk.index, chunk);
         while let Some(chunk) = waiting.remove(&next) {
             sink.write_all(&chunk.compressed)?;
-            sha.update(&chunk.compressed);
+            if let Some(sha) = &mut sha {
+                sha.update(&chunk.compressed);
+            }
             crc.combine(&chunk.crc);
             written.chunks.push(Chunk {
                 offset,
@@ -230,10 +240,14 @@ fn write_in_order<W: Write>(mut sink: W, done: &Receiver<Done>) -> io::Result<(W
     // ISIZE is the input size modulo 2^32 (RFC 1952).
     trailer[4..].copy_from_slice(&(written.uncompressed_size as u32).to_le_bytes());
     sink.write_all(&trailer)?;
-    sha.update(trailer);
+    if let Some(sha) = &mut sha {
+        sha.update(trailer);
+    }
     sink.flush()?;
     written.compressed_size = offset + 8;
-    written.sha256 = sha.finalize().into();
+    if let Some(sha) = sha {
+        written.sha256 = sha.finalize().into();
+    }
     Ok((sink, written))
 }
 
@@ -353,7 +367,7 @@ mod tests {
     }
 
     fn gzip(data: &[u8], threads: usize, deflater: Deflater, level: u32) -> (Vec<u8>, Written) {
-        let mut gz = ParallelGzip::new(Vec::new(), level, threads, deflater);
+        let mut gz = ParallelGzip::new(Vec::new(), level, threads, deflater, true);
         for piece in data.chunks(70_001) {
             gz.write_all(piece).expect("write");
         }
@@ -368,6 +382,8 @@ mod tests {
             assert_eq!(&out[..10], &GZIP_HEADER);
             assert_eq!(written.compressed_size, out.len() as u64);
             assert_eq!(written.uncompressed_size, data.len() as u64);
+            let sha: [u8; 32] = Sha256::digest(&out).into();
+            assert_eq!(written.sha256, sha);
             let mut inflated = Vec::new();
             // GzDecoder (not MultiGzDecoder) reads exactly one member and checks CRC and ISIZE.
             flate2::read::GzDecoder::new(&out[..])
@@ -480,7 +496,7 @@ mod tests {
     #[test]
     fn level_0_stores() {
         let data = sample(CHUNK_SIZE / 2);
-        let mut gz = ParallelGzip::new(Vec::new(), 6, 1, Deflater::ZlibRs);
+        let mut gz = ParallelGzip::new(Vec::new(), 6, 1, Deflater::ZlibRs, false);
         gz.set_level(0);
         gz.write_all(&data).expect("write");
         let (out, _) = gz.finish().expect("finish");

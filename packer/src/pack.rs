@@ -127,13 +127,18 @@ pub fn pack(options: &Options) -> Result<(), Error> {
         Format::Rootfs | Format::Wsl => {
             let (temp, file) = TempFile::create_next_to(&options.output, "partial")?;
             progress.start("packing", total);
-            let (stats, written) =
-                write_tar_gz(options, file, temp.path(), edits, &mut progress, |sink| {
-                    match &mut source {
-                        Source::Dir(d) => d.pack(sink, HardLinks::Dereference, &mut xattrs),
-                        Source::Tar(t) => t.pack(sink, HardLinks::Dereference),
-                    }
-                })?;
+            let (stats, written) = write_tar_gz(
+                options,
+                file,
+                temp.path(),
+                edits,
+                &mut progress,
+                false,
+                |sink| match &mut source {
+                    Source::Dir(d) => d.pack(sink, HardLinks::Dereference, &mut xattrs),
+                    Source::Tar(t) => t.pack(sink, HardLinks::Dereference),
+                },
+            )?;
             temp.persist(&options.output)?;
             summary(options, &stats, &written, &xattrs, None, started);
         }
@@ -146,6 +151,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                 payload_temp.path(),
                 edits,
                 &mut progress,
+                true,
                 |sink| match &mut source {
                     Source::Dir(d) => d.pack(sink, HardLinks::Keep, &mut xattrs),
                     Source::Tar(t) => t.pack(sink, HardLinks::Keep),
@@ -168,8 +174,15 @@ pub fn pack(options: &Options) -> Result<(), Error> {
             )?;
             let (temp, file) = TempFile::create_next_to(&options.output, "partial")?;
             progress.start("writing the installer", Some(payload.compressed_size));
-            let (stats, written) =
-                write_tar_gz(options, file, temp.path(), tree, &mut progress, |_| Ok(()))?;
+            let (stats, written) = write_tar_gz(
+                options,
+                file,
+                temp.path(),
+                tree,
+                &mut progress,
+                false,
+                |_| Ok(()),
+            )?;
             temp.persist(&options.output)?;
             summary(
                 options,
@@ -191,6 +204,7 @@ fn write_tar_gz(
     path: &Path,
     edits: Vec<Added>,
     progress: &mut Progress,
+    hash: bool,
     feed: impl FnOnce(&mut TarSink<'_, BufWriter<File>>) -> Result<(), Error>,
 ) -> Result<(Stats, Written), Error> {
     let gz = ParallelGzip::new(
@@ -198,6 +212,7 @@ fn write_tar_gz(
         options.level,
         options.threads,
         options.deflater,
+        hash,
     );
     let mut sink = TarSink::new(gz, path, options.epoch, options.level, edits, progress);
     feed(&mut sink)?;

@@ -214,6 +214,10 @@ fn every_format_extracts_to_the_source_tree_with_gnu_tar_and_bsdtar() {
                 let manifest = fs::read_to_string(into.join("nixos-wsl/rootfs.manifest")).expect("manifest");
                 assert!(manifest.contains(&format!("size {}\n", fs::metadata(&payload).expect("payload").len())));
                 assert!(manifest.contains("\nchunk 10 "), "chunk index: {manifest}");
+                let sum = Command::new("sha256sum").arg(&payload).output().expect("sha256sum runs");
+                let sum = String::from_utf8_lossy(&sum.stdout);
+                let sum = sum.split_whitespace().next().expect("a hash");
+                assert!(manifest.contains(&format!("\nsha256 {sum}\n")), "manifest hash: {manifest}");
                 assert_eq!(fs::read_link(into.join("bin/sh")).expect("bin/sh").to_str(), Some("/nixos-wsl/installer"));
                 continue;
             }
