@@ -473,6 +473,36 @@ fn the_installer_format_boots_to_a_shell() {
 }
 
 #[test]
+fn sockets_are_skipped_and_acl_xattrs_dropped_with_a_warning() {
+    require_root();
+    let dir = scratch_dir("packer-skip");
+    let src = dir.join("src");
+    fs::create_dir_all(src.join("etc")).expect("mkdir");
+    fs::write(src.join("etc/acl"), b"x").expect("file");
+    // A socket, and an access ACL with a named user (so the kernel keeps it as an xattr).
+    let script = "import os, socket, struct, sys\n\
+        s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1] + '/etc/sock')\n\
+        e = [(1, 6, 0xffffffff), (2, 4, 1000), (4, 4, 0xffffffff), (0x10, 4, 0xffffffff), (0x20, 4, 0xffffffff)]\n\
+        acl = struct.pack('<I', 2) + b''.join(struct.pack('<HHI', *x) for x in e)\n\
+        os.setxattr(sys.argv[1] + '/etc/acl', 'system.posix_acl_access', acl)\n";
+    let status = Command::new("python3").arg("-c").arg(script).arg(&src).status().expect("python3 runs");
+    assert!(status.success(), "could not make the socket and the ACL");
+    let out = dir.join("x.tar.gz");
+    let output = packer(&["--format".as_ref(), "rootfs".as_ref(), "--rootfs".as_ref(), src.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("skipping socket") && stderr.contains("etc/sock"), "{stderr}");
+    assert!(stderr.contains("dropping the ACL xattr system.posix_acl_access"), "{stderr}");
+    let listing = Command::new("tar").arg("-tzf").arg(&out).output().expect("tar lists");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("etc/acl\n") && !listing.contains("etc/sock"), "{listing}");
+    let report = check(&out);
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(report.contains("0 warnings") && !report.contains("ACL"), "{report}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn progress_on_a_terminal_and_a_summary() {
     require_root();
     let dir = scratch_dir("packer-progress");
