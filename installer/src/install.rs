@@ -89,8 +89,9 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     let times = fs::read_to_string(root.join(rel(DIR_TIMES))).unwrap_or_default();
     commit_held_back(root_fd.as_fd(), &times)?;
     crash::point();
-    remove(&root_fd, DIR_TIMES)?;
-    remove(&root_fd, paths::INSTALLER)?;
+    for name in [paths::PAYLOAD, paths::MANIFEST, DIR_TIMES, paths::INSTALLER] {
+        remove(&root_fd, name)?;
+    }
     match unlinkat(&root_fd, dir_name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => say(&format!("{}: not removed: {e}", paths::INSTALLER_DIR)),

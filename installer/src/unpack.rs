@@ -420,11 +420,16 @@ pub fn commit_held_back(root: BorrowedFd<'_>, times: &str) -> Result<u32, Error>
             }
             Err(e) => return Err(Error::io(show(path), "rename into place", e)),
         }
-        crash::point();
+        // No checkpoint between the rename and putting the directory's time back: after the
+        // last rename (/etc/passwd) no rerun of the installer would fix it.
         restore_dir_time(root, times, dir)?;
         rustix::fs::fsync(&parent).map_err(|e| Error::io(show(dir), "sync", e))?;
         done += 1;
         crash::point();
+    }
+    // A rerun after a kill may find a rename done but not the time: put them all back.
+    for path in HELD_BACK {
+        restore_dir_time(root, times, split(path).0)?;
     }
     Ok(done)
 }

@@ -1,0 +1,568 @@
+//! The built installer against real payloads, outside the simulator: `installer --root DIR`
+//! installs into a scratch copy of an installer distribution. Checks that the result is the
+//! payload's tree exactly, that a kill at any of 20+ checkpoints followed by a rerun gives the
+//! same tree, and that every kind of bad payload is refused with nothing on disk changed.
+//! Needs root (owners, devices, capabilities) and `scripts/build` (TOOLKIT_DIST).
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const INIT: &str = "/usr/libexec/nixos-wsl/init";
+
+fn dist_bin(name: &str) -> PathBuf {
+    let dist = std::env::var_os("TOOLKIT_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dist"));
+    let bin = dist.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/build first",
+        bin.display()
+    );
+    bin
+}
+
+fn require_root() {
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "these tests unpack owners, devices and capabilities: run them as root"
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(format!(
+        "/var/tmp/installer-tests/{name}-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+struct Cleanup(PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sh(script: &str) {
+    let out = Command::new("bash")
+        .arg("-ec")
+        .arg(script)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "failed: {script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A small root filesystem with everything the installer must get right.
+fn fixture(dir: &Path) -> PathBuf {
+    let root = dir.join("src");
+    fs::create_dir_all(&root).expect("mkdir");
+    sh(&format!(
+        "cd {r}
+         mkdir -p etc usr/bin usr/sbin usr/lib/deep/er/still home/nixos tmp dev proc nix/store/abc-pkg/bin
+         ln -s usr/bin bin && ln -s usr/sbin sbin
+         printf 'root:x:0:0:root:/root:/bin/bash\\nnixos:x:1000:100::/home/nixos:/bin/bash\\n' > etc/passwd
+         printf 'root:x:0:\\nusers:x:100:\\n' > etc/group
+         printf 'root:*:1:0:99999:7:::\\n' > etc/shadow && chmod 0640 etc/shadow && mkdir -m 0700 root
+         printf '[boot]\\nsystemd=true\\n' > etc/wsl.conf
+         printf 'ID=fixture\\n' > etc/os-release
+         cp /bin/dash usr/bin/dash && ln -s dash usr/bin/sh
+         cp /bin/dash usr/bin/setuid && chmod 04755 usr/bin/setuid
+         cp /bin/dash usr/bin/setgid && chmod 02711 usr/bin/setgid && chown 0:100 usr/bin/setgid
+         cp /bin/dash usr/bin/ping && setcap cap_net_raw+ep usr/bin/ping
+         chmod 1777 tmp && chmod 0700 home/nixos && chown 1000:100 home/nixos
+         echo hello > home/nixos/note && chown 1000:100 home/nixos/note && chmod 0600 home/nixos/note
+         head -c 3000000 /dev/urandom > usr/lib/big && head -c 700000 /dev/urandom > usr/lib/deep/er/still/mid
+         for i in $(seq 1 40); do echo file $i > usr/lib/deep/f$i; done
+         echo tool > nix/store/abc-pkg/bin/tool && chmod 0555 nix/store/abc-pkg/bin/tool && ln nix/store/abc-pkg/bin/tool nix/store/abc-pkg/bin/tool2
+         chmod 0555 nix/store/abc-pkg/bin nix/store/abc-pkg
+         ln usr/lib/big usr/lib/big-again
+         mkfifo usr/lib/fifo && mknod usr/lib/null2 c 1 3 && mknod dev/null c 1 3
+         ln -s /does/not/exist usr/lib/dangling
+         python3 -c \"import os; os.setxattr('usr/lib/deep/f1', 'user.test', b'value')\"
+         touch -h -d @1000 usr/bin/sh && find . -not -type l -exec touch -d @1000 {{}} +",
+        r = root.display()
+    ));
+    root
+}
+
+/// `path mode uid gid nlink mtime content-hash target xattrs rdev` per entry, sorted.
+fn listing(root: &Path) -> String {
+    const SCRIPT: &str = r#"
+import os, sys, stat, hashlib
+root = sys.argv[1]
+out = []
+for d, ds, fs in os.walk(root):
+    for n in ds + fs:
+        p = os.path.join(d, n); st = os.lstat(p); r = os.path.relpath(p, root)
+        try: x = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False))
+        except OSError: x = []
+        c = ''
+        if stat.S_ISREG(st.st_mode): c = hashlib.sha256(open(p, 'rb').read()).hexdigest()
+        elif stat.S_ISLNK(st.st_mode): c = os.readlink(p)
+        nl = '' if stat.S_ISDIR(st.st_mode) else st.st_nlink
+        out.append(f"{r} {oct(st.st_mode)} {st.st_uid}:{st.st_gid} {nl} {st.st_mtime_ns} {c} {x} {st.st_rdev}")
+st = os.lstat(root)
+out.append(f". {oct(st.st_mode)} {st.st_uid}:{st.st_gid} {st.st_mtime_ns}")
+print("\n".join(sorted(out)))
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(root)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "listing failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn diff(a: &str, b: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut d: Vec<String> = la
+        .iter()
+        .filter(|l| !lb.contains(l))
+        .map(|l| format!("- {l}"))
+        .collect();
+    d.extend(
+        lb.iter()
+            .filter(|l| !la.contains(l))
+            .map(|l| format!("+ {l}")),
+    );
+    d.truncate(20);
+    d.join("\n")
+}
+
+/// The installer distribution packer makes from `tree`, extracted like `wsl --import` does.
+fn packer_dist(tree: &Path, dir: &Path) -> PathBuf {
+    let tarball = dir.join("installer.tar.gz");
+    let out = Command::new(dist_bin("packer"))
+        .args(["--quiet", "--rootfs"])
+        .arg(tree)
+        .arg("--out")
+        .arg(&tarball)
+        .arg("--installer")
+        .arg(dist_bin("installer"))
+        .arg("--init")
+        .arg(dist_bin("installer")) // any static binary will do as init here
+        .env("SOURCE_DATE_EPOCH", "1000")
+        .output()
+        .expect("packer runs");
+    assert!(
+        out.status.success(),
+        "packer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = dir.join("base");
+    fs::create_dir_all(&base).expect("mkdir");
+    sh(&format!(
+        "bsdtar -C {} -x -p --xattrs --numeric-owner -f {}",
+        base.display(),
+        tarball.display()
+    ));
+    base
+}
+
+/// An installer distribution around `payload_tar` (an uncompressed tar), gzip-compressed
+/// here without a chunk index; `corrupt` may damage the compressed bytes first.
+fn gnu_dist(dir: &Path, payload_tar: &Path, corrupt: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let base = dir.join("base");
+    fs::create_dir_all(base.join("nixos-wsl")).expect("mkdir");
+    sh(&format!(
+        "cd {b} && mkdir -p bin etc root tmp && ln -s /nixos-wsl/installer bin/sh
+         printf 'root:x:0:0:root:/root:/nixos-wsl/installer\\n' > etc/passwd
+         printf '[user]\\ndefault=root\\n' > etc/wsl.conf
+         cp {i} nixos-wsl/installer",
+        b = base.display(),
+        i = dist_bin("installer").display()
+    ));
+    let tar = fs::read(payload_tar).expect("payload tar");
+    let entries = String::from_utf8_lossy(
+        &Command::new("tar")
+            .arg("-tf")
+            .arg(payload_tar)
+            .output()
+            .expect("tar -t")
+            .stdout,
+    )
+    .lines()
+    .count();
+    let gz = Command::new("gzip")
+        .args(["-n", "-c"])
+        .arg(payload_tar)
+        .output()
+        .expect("gzip")
+        .stdout;
+    let mut gz = gz;
+    corrupt(&mut gz);
+    let payload = base.join("nixos-wsl/rootfs.tar.gz");
+    fs::write(&payload, &gz).expect("payload");
+    let sha = Command::new("sha256sum")
+        .arg(&payload)
+        .output()
+        .expect("sha256sum")
+        .stdout;
+    let sha = String::from_utf8_lossy(&sha)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let manifest = format!(
+        "nixos-wsl-payload 1\nsize {}\nsha256 {sha}\ntar-size {}\nentries {entries}\n",
+        gz.len(),
+        tar.len()
+    );
+    fs::write(base.join("nixos-wsl/rootfs.manifest"), manifest).expect("manifest");
+    base
+}
+
+fn install(root: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(dist_bin("installer"));
+    cmd.arg("--root").arg(root);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("installer runs")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    sh(&format!("cp -a {} {}", from.display(), to.display()));
+}
+
+#[test]
+fn installs_exactly_the_payload_tree_with_held_back_files_switched_last() {
+    require_root();
+    let dir = scratch("exact");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    // What the payload holds, extracted by bsdtar into an empty tree.
+    let expected = dir.join("expected");
+    fs::create_dir(&expected).expect("mkdir");
+    sh(&format!(
+        "bsdtar -xOf {d}/installer.tar.gz nixos-wsl/rootfs.tar.gz | bsdtar -C {e} -x -p --xattrs --numeric-owner -f - && rm -rf {e}/dev {e}/proc",
+        d = dir.display(),
+        e = expected.display()
+    ));
+    for keep in ["1", "0"] {
+        let target = dir.join(format!("target-{keep}"));
+        copy_tree(&base, &target);
+        let out = install(&target, &[("NIXOS_WSL_INSTALLER_KEEP", keep)]);
+        assert!(
+            out.status.success(),
+            "install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !target.join("nixos-wsl").exists(),
+            "the installer removes itself"
+        );
+        let passwd = fs::read_to_string(target.join("etc/passwd")).expect("passwd");
+        assert!(
+            passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")),
+            "{passwd}"
+        );
+        assert_eq!(
+            fs::read_link(target.join("usr/sbin/init")).expect("/sbin/init"),
+            Path::new(INIT),
+            "packer's /sbin/init, committed at the end"
+        );
+        // The root's own metadata is not the payload's business in an extraction.
+        let without_root = |l: String| {
+            l.lines()
+                .filter(|l| !l.starts_with(". "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let (want, got) = (
+            without_root(listing(&expected)),
+            without_root(listing(&target)),
+        );
+        assert!(
+            want == got,
+            "installed tree differs from the payload (keep={keep}):\n{}",
+            diff(&want, &got)
+        );
+    }
+}
+
+#[test]
+fn a_kill_at_any_checkpoint_then_a_rerun_gives_the_same_tree() {
+    require_root();
+    let dir = scratch("kill");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let out = install(&reference, &[("NIXOS_WSL_INSTALLER_CRASH_AT", "0")]);
+    assert!(
+        out.status.success(),
+        "install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let count: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoints: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint count in: {stderr}"));
+    assert!(
+        count > 40,
+        "too few checkpoints ({count}) to spread kills over"
+    );
+    let want = listing(&reference);
+    // 14 spread over the whole install (early entries, mid-file, directories' metadata) and
+    // the last 10: sync, payload removal, each held-back rename and its sync, cleanup.
+    let mut points: Vec<u64> = (1..=14).map(|i| 1 + (count - 11) * i / 15).collect();
+    points.extend(count - 9..=count);
+    points.dedup();
+    assert!(points.len() >= 20);
+    for (n, point) in points.iter().enumerate() {
+        let target = dir.join(format!("t{point}"));
+        copy_tree(&base, &target);
+        let keep = if n % 2 == 0 { "1" } else { "0" };
+        let at = point.to_string();
+        let out = install(
+            &target,
+            &[
+                ("NIXOS_WSL_INSTALLER_CRASH_AT", &at),
+                ("NIXOS_WSL_INSTALLER_KEEP", keep),
+            ],
+        );
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "checkpoint {point} did not kill: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = install(&target, &[]);
+        assert!(
+            out.status.success(),
+            "rerun after kill at {point} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = listing(&target);
+        assert!(
+            want == got,
+            "kill at checkpoint {point} of {count}, then rerun:\n{}",
+            diff(&want, &got)
+        );
+        let _ = fs::remove_dir_all(&target);
+    }
+}
+
+#[test]
+fn two_installers_at_once_one_installs_the_other_waits() {
+    require_root();
+    let dir = scratch("twice");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    assert!(install(&reference, &[]).status.success());
+    let target = dir.join("target");
+    copy_tree(&base, &target);
+    let spawn = || {
+        Command::new(dist_bin("installer"))
+            .arg("--root")
+            .arg(&target)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("installer starts")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (want, got) = (listing(&reference), listing(&target));
+    assert!(want == got, "{}", diff(&want, &got));
+}
+
+/// Builds a bad tar with Python's tarfile (GNU tar refuses to write most of these).
+fn bad_tar(dir: &Path, kind: &str) -> PathBuf {
+    const SCRIPT: &str = r#"
+import io, sys, tarfile
+kind, out = sys.argv[1], sys.argv[2]
+buf = io.BytesIO()
+t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
+def add(name, type=tarfile.REGTYPE, data=b"", link=""):
+    i = tarfile.TarInfo(name); i.type = type; i.linkname = link; i.size = len(data); i.mode = 0o755 if type == tarfile.DIRTYPE else 0o644
+    t.addfile(i, io.BytesIO(data) if data else None)
+add("./", tarfile.DIRTYPE); add("etc/", tarfile.DIRTYPE); add("etc/hostname", data=b"good\n")
+if kind == "dotdot": add("../escaped", data=b"x")
+if kind == "absolute": add("/etc/escaped", data=b"x")
+if kind == "symlink-escape": add("esc", tarfile.SYMTYPE, link="/"); add("esc/etc/evil", data=b"x")
+if kind == "hardlink-outside": add("link", tarfile.LNKTYPE, link="../../etc/shadow")
+if kind == "hardlink-later": add("link", tarfile.LNKTYPE, link="etc/later"); add("etc/later", data=b"x")
+add("etc/last", data=b"y" * 1000)
+t.close()
+data = bytearray(buf.getvalue())
+def header_at(name):
+    for off in range(0, len(data), 512):
+        if data[off:off + len(name) + 1] == name + b"\0": return off
+    raise SystemExit("no header " + name.decode())
+def fix(off):
+    data[off + 148:off + 156] = b"        "
+    data[off + 148:off + 156] = b"%06o\0 " % sum(data[off:off + 512])
+if kind == "checksum":
+    off = header_at(b"etc/hostname"); data[off + 100:off + 108] = b"0000777\0"
+if kind == "absurd-size":
+    off = header_at(b"etc/last"); data[off + 124:off + 136] = b"77777777777\0"; fix(off)
+open(out, "wb").write(data)
+"#;
+    let out = dir.join(format!("{kind}.tar"));
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(kind)
+        .arg(&out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "building the {kind} tar failed");
+    out
+}
+
+#[test]
+fn bad_payloads_are_refused_with_nothing_changed() {
+    require_root();
+    let dir = scratch("bad");
+    let _cleanup = Cleanup(dir.clone());
+    let good = bad_tar(&dir, "good");
+    let cases: Vec<(&str, PathBuf, Box<dyn Fn(&mut Vec<u8>)>, &str)> = vec![
+        (
+            "truncated",
+            good.clone(),
+            Box::new(|gz: &mut Vec<u8>| gz.truncate(gz.len() / 2)),
+            "",
+        ),
+        (
+            "flipped byte",
+            good.clone(),
+            Box::new(|gz: &mut Vec<u8>| gz[40] ^= 0x55),
+            "",
+        ),
+        (
+            "bad CRC",
+            good.clone(),
+            Box::new(|gz: &mut Vec<u8>| {
+                let n = gz.len();
+                gz[n - 7] ^= 1
+            }),
+            "CRC",
+        ),
+        (
+            "bad checksum",
+            bad_tar(&dir, "checksum"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "checksum",
+        ),
+        (
+            "dotdot",
+            bad_tar(&dir, "dotdot"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "'..'",
+        ),
+        (
+            "absolute",
+            bad_tar(&dir, "absolute"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "absolute",
+        ),
+        (
+            "symlink escape",
+            bad_tar(&dir, "symlink-escape"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "goes through the symlink",
+        ),
+        (
+            "hard link outside",
+            bad_tar(&dir, "hardlink-outside"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "'..'",
+        ),
+        (
+            "hard link to a later entry",
+            bad_tar(&dir, "hardlink-later"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "not an earlier file",
+        ),
+        (
+            "absurd size",
+            bad_tar(&dir, "absurd-size"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "runs past the end",
+        ),
+    ];
+    for (name, tar, corrupt, message) in cases {
+        let case = dir.join(name.replace(' ', "-"));
+        let base = gnu_dist(&case, &tar, corrupt);
+        let before = listing(&base);
+        let out = install(&base, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("nothing was changed") && stderr.contains(message),
+            "{name}: {stderr}"
+        );
+        let after = listing(&base);
+        assert!(
+            before == after,
+            "{name} changed the tree:\n{}",
+            diff(&before, &after)
+        );
+    }
+    // The same tar unchanged installs (the corpus fails for the reason given, not another).
+    let base = gnu_dist(&dir.join("good"), &good, |_| {});
+    let out = install(&base, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(base.join("etc/hostname")).expect("hostname"),
+        b"good\n"
+    );
+}
+
+#[test]
+fn usage_and_not_root() {
+    let out = Command::new(dist_bin("installer"))
+        .arg("--bogus")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(dist_bin("installer"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Exit codes"));
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(dist_bin("installer"))
+        .args(["-c", "true"])
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must run as root"));
+}
