@@ -175,7 +175,7 @@ fn check_trailer(
 }
 
 /// Inflates one chunk on its own into exactly `uncompressed` bytes.
-fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u8>, String> {
+pub fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u8>, String> {
     // One byte of room beyond the promise: with a full buffer the inflater stops with
     // HasMoreOutput before it can tell whether the chunk really ends there.
     let want = usize::try_from(uncompressed).map_err(|_| "chunk too large")?;

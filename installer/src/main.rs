@@ -1,24 +1,14 @@
 //! The NixOS-WSL installer: root's shell (and `/bin/sh`) of the installer distribution. See
 //! `--help` and docs/installer.md.
 
-mod args;
-mod crash;
-mod dirwalk;
-mod error;
-mod inflate;
-mod install;
-mod progress;
-mod rules;
-mod tar;
-mod unpack;
-
 use std::io::{ErrorKind, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use args::Mode;
-use error::Error;
+use installer::args::{self, Mode};
+use installer::error::Error;
+use installer::{crash, install};
 use wsl_common::paths;
 
 fn main() -> ExitCode {

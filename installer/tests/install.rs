@@ -448,7 +448,8 @@ fn bad_payloads_are_refused_with_nothing_changed() {
     let dir = scratch("bad");
     let _cleanup = Cleanup(dir.clone());
     let good = bad_tar(&dir, "good");
-    let cases: Vec<(&str, PathBuf, Box<dyn Fn(&mut Vec<u8>)>, &str)> = vec![
+    type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, PathBuf, Corrupt, &str)> = vec![
         (
             "truncated",
             good.clone(),
