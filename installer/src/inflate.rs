@@ -162,14 +162,14 @@ fn check_trailer(
             "the gzip trailer is missing or followed by extra data",
         ));
     }
+    if sha.finalize().as_slice() != want {
+        return Err(corrupt("its SHA-256 does not match the manifest"));
+    }
     if trailer[..4] != crc.to_le_bytes() {
         return Err(corrupt("the gzip CRC-32 does not match the data"));
     }
     if trailer[4..] != (total as u32).to_le_bytes() {
         return Err(corrupt("the gzip length (ISIZE) does not match the data"));
-    }
-    if sha.finalize().as_slice() != want {
-        return Err(corrupt("its SHA-256 does not match the manifest"));
     }
     Ok(())
 }

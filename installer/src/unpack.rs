@@ -60,7 +60,39 @@ struct DirMeta {
     entry: Entry,
 }
 
+/// Starts the disk writing early: without it the kernel keeps gigabytes dirty until the final
+/// `syncfs`, which then waits for all of it, while the unpack could have overlapped with it.
+struct Flusher {
+    kick: std::sync::mpsc::SyncSender<()>,
+    written: u64,
+}
+
+/// Bytes written between kicks of the background `syncfs`.
+const FLUSH_EVERY: u64 = 128 << 20;
+
+impl Flusher {
+    fn start(root: BorrowedFd<'_>) -> Option<Flusher> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(root, 0).ok()?;
+        let (kick, wait) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::spawn(move || {
+            while wait.recv().is_ok() {
+                let _ = rustix::fs::syncfs(&fd);
+            }
+        });
+        Some(Flusher { kick, written: 0 })
+    }
+
+    fn wrote(&mut self, n: u64) {
+        self.written += n;
+        if self.written >= FLUSH_EVERY {
+            self.written = 0;
+            let _ = self.kick.try_send(());
+        }
+    }
+}
+
 pub struct Unpacker {
+    flusher: Option<Flusher>,
     stack: DirStack,
     dirs: Vec<DirMeta>,
     /// Held-back names already staged (hard links to them go to the staged name).
@@ -83,6 +115,7 @@ fn times(e: &Entry) -> Timestamps {
 impl Unpacker {
     pub fn new(root: OwnedFd) -> Self {
         Unpacker {
+            flusher: Flusher::start(root.as_fd()),
             stack: DirStack::new(root),
             dirs: Vec::new(),
             staged: HashSet::new(),
@@ -170,6 +203,9 @@ impl Unpacker {
                     crash::point();
                 }
                 s.take(padding(e.size), |_| Ok(()))?;
+                if let Some(f) = self.flusher.as_mut() {
+                    f.wrote(e.size);
+                }
                 set_meta(file.as_fd(), e, euid, egid).map_err(io("set metadata of"))?;
                 drop(file);
                 if temp {

@@ -567,3 +567,66 @@ fn usage_and_not_root() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must run as root"));
 }
+
+#[test]
+fn a_damaged_chunked_payload_is_refused_with_nothing_changed() {
+    require_root();
+    let dir = scratch("bad-chunked");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let manifest_path = base.join("nixos-wsl/rootfs.manifest");
+    let manifest = fs::read_to_string(&manifest_path).expect("manifest");
+    assert!(
+        manifest.contains("\nchunk "),
+        "packer writes a chunk index: {manifest}"
+    );
+    let payload = base.join("nixos-wsl/rootfs.tar.gz");
+    let mut data = fs::read(&payload).expect("payload");
+    let middle = data.len() / 2;
+    data[middle] ^= 0x20;
+    fs::write(&payload, &data).expect("write");
+    // As downloaded: the digest catches it, or the deflate data first when it breaks there.
+    let before = listing(&base);
+    let out = install(&base, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        (stderr.contains("SHA-256") || stderr.contains("deflate data is corrupt"))
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(before == listing(&base), "the tree changed");
+    // With a manifest that agrees with the damage, the deflate data or the CRC catches it.
+    let sha = Command::new("sha256sum")
+        .arg(&payload)
+        .output()
+        .expect("sha256sum")
+        .stdout;
+    let sha = String::from_utf8_lossy(&sha)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let manifest: String = manifest
+        .lines()
+        .map(|l| {
+            if l.starts_with("sha256 ") {
+                format!("sha256 {sha}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&manifest_path, manifest).expect("manifest");
+    let before = listing(&base);
+    let out = install(&base, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        (stderr.contains("deflate data is corrupt") || stderr.contains("CRC"))
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(before == listing(&base), "the tree changed");
+}
