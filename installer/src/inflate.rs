@@ -401,6 +401,9 @@ fn sequential(p: &Payload) -> impl Iterator<Item = Item> {
             }
             // The trailer: what is left of this buffer plus the rest of the file.
             let mut trailer = input[start..].to_vec();
+            if size - offset > 8 {
+                return Err(corrupt("data follows the gzip stream"));
+            }
             if offset < size {
                 let rest = read_at(&file, &path, offset, size - offset)?;
                 sha.update(&rest);
