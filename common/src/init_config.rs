@@ -103,9 +103,9 @@ impl InitConfig {
                     Ok(secs) => config.boot_timeout_secs = secs,
                     Err(_) => fail(format!("boot-timeout must be whole seconds, not {value:?}")),
                 },
-                "user" | "shell" | "systemd" | "activate" | "activated" => {
-                    fail(format!("{key} cannot be {value:?} (paths must be absolute)"))
-                }
+                "user" | "shell" | "systemd" | "activate" | "activated" => fail(format!(
+                    "{key} cannot be {value:?} (paths must be absolute)"
+                )),
                 _ => fail(format!("unknown key {key:?}")),
             }
         }
@@ -155,8 +155,9 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named_and_the_rest_applies() {
-        let (config, errors) =
-            InitConfig::parse("user = alice\nnonsense\nshell = bash\nboot-timeout = soon\ncolour = red\n");
+        let (config, errors) = InitConfig::parse(
+            "user = alice\nnonsense\nshell = bash\nboot-timeout = soon\ncolour = red\n",
+        );
         assert_eq!(config.user, "alice");
         assert_eq!(config.shell, "/bin/sh");
         assert_eq!(config.boot_timeout_secs, DEFAULT_BOOT_TIMEOUT_SECS);

@@ -191,8 +191,16 @@ mod tests {
             tar_size: 300,
             entries: 7,
             chunks: vec![
-                Chunk { offset: 10, compressed: 40, uncompressed: 200 },
-                Chunk { offset: 50, compressed: 42, uncompressed: 100 },
+                Chunk {
+                    offset: 10,
+                    compressed: 40,
+                    uncompressed: 200,
+                },
+                Chunk {
+                    offset: 50,
+                    compressed: 42,
+                    uncompressed: 100,
+                },
             ],
         }
     }
@@ -224,18 +232,30 @@ mod tests {
     #[test]
     fn rejects_missing_keys_and_bad_hashes() {
         let text = sample().render().replace("tar-size 300\n", "");
-        assert_eq!(Manifest::parse(&text), Err(ManifestError::Missing("tar-size")));
+        assert_eq!(
+            Manifest::parse(&text),
+            Err(ManifestError::Missing("tar-size"))
+        );
         let text = sample().render().replace(&hex(&[0xab; 32]), "abc");
-        assert!(matches!(Manifest::parse(&text), Err(ManifestError::BadLine { .. })));
+        assert!(matches!(
+            Manifest::parse(&text),
+            Err(ManifestError::BadLine { .. })
+        ));
     }
 
     #[test]
     fn rejects_chunks_that_do_not_fit() {
         let mut m = sample();
         m.chunks[1].compressed = 60; // runs past the end of the file
-        assert_eq!(Manifest::parse(&m.render()), Err(ManifestError::ChunksInconsistent));
+        assert_eq!(
+            Manifest::parse(&m.render()),
+            Err(ManifestError::ChunksInconsistent)
+        );
         let mut m = sample();
         m.chunks[1].uncompressed = 1; // no longer adds up to tar-size
-        assert_eq!(Manifest::parse(&m.render()), Err(ManifestError::ChunksInconsistent));
+        assert_eq!(
+            Manifest::parse(&m.render()),
+            Err(ManifestError::ChunksInconsistent)
+        );
     }
 }

@@ -14,25 +14,76 @@ const fn unit(name: &'static str, reason: &'static str) -> HostileUnit {
 }
 
 pub const HOSTILE_UNITS: &[HostileUnit] = &[
-    unit("systemd-resolved.service", "WSL writes /etc/resolv.conf itself"),
-    unit("systemd-networkd.service", "WSL configures eth0 from the host"),
-    unit("systemd-networkd-wait-online.service", "never finishes: networkd manages no link"),
-    unit("NetworkManager.service", "WSL configures networking from the host"),
-    unit("NetworkManager-wait-online.service", "never finishes under WSL"),
-    unit("networking.service", "ifupdown has no interfaces of its own to bring up"),
-    unit("systemd-tmpfiles-clean.service", "would delete WSL's /tmp/.X11-unix and WSLg sockets"),
-    unit("systemd-tmpfiles-clean.timer", "would delete WSL's /tmp/.X11-unix and WSLg sockets"),
+    unit(
+        "systemd-resolved.service",
+        "WSL writes /etc/resolv.conf itself",
+    ),
+    unit(
+        "systemd-networkd.service",
+        "WSL configures eth0 from the host",
+    ),
+    unit(
+        "systemd-networkd-wait-online.service",
+        "never finishes: networkd manages no link",
+    ),
+    unit(
+        "NetworkManager.service",
+        "WSL configures networking from the host",
+    ),
+    unit(
+        "NetworkManager-wait-online.service",
+        "never finishes under WSL",
+    ),
+    unit(
+        "networking.service",
+        "ifupdown has no interfaces of its own to bring up",
+    ),
+    unit(
+        "systemd-tmpfiles-clean.service",
+        "would delete WSL's /tmp/.X11-unix and WSLg sockets",
+    ),
+    unit(
+        "systemd-tmpfiles-clean.timer",
+        "would delete WSL's /tmp/.X11-unix and WSLg sockets",
+    ),
     unit("tmp.mount", "a tmpfs over /tmp hides WSLg's X11 socket"),
-    unit("console-getty.service", "WSL owns the console; fails with a shared /dev"),
+    unit(
+        "console-getty.service",
+        "WSL owns the console; fails with a shared /dev",
+    ),
     unit("getty@tty1.service", "there is no virtual terminal in WSL"),
-    unit("serial-getty@ttyS0.service", "never finishes: no serial console in WSL"),
-    unit("systemd-vconsole-setup.service", "there is no virtual console in WSL"),
-    unit("systemd-remount-fs.service", "WSL mounts the root filesystem; fails without an fstab entry"),
-    unit("systemd-modules-load.service", "the WSL kernel is shared and loads no modules for a distribution"),
-    unit("systemd-binfmt.service", "would wipe WSL's VM-wide WSLInterop binfmt entry"),
-    unit("proc-sys-fs-binfmt_misc.automount", "binfmt_misc is WSL's, shared by every distribution"),
-    unit("proc-sys-fs-binfmt_misc.mount", "binfmt_misc is WSL's, shared by every distribution"),
-    unit("systemd-firstboot.service", "would prompt on a console that WSL owns"),
+    unit(
+        "serial-getty@ttyS0.service",
+        "never finishes: no serial console in WSL",
+    ),
+    unit(
+        "systemd-vconsole-setup.service",
+        "there is no virtual console in WSL",
+    ),
+    unit(
+        "systemd-remount-fs.service",
+        "WSL mounts the root filesystem; fails without an fstab entry",
+    ),
+    unit(
+        "systemd-modules-load.service",
+        "the WSL kernel is shared and loads no modules for a distribution",
+    ),
+    unit(
+        "systemd-binfmt.service",
+        "would wipe WSL's VM-wide WSLInterop binfmt entry",
+    ),
+    unit(
+        "proc-sys-fs-binfmt_misc.automount",
+        "binfmt_misc is WSL's, shared by every distribution",
+    ),
+    unit(
+        "proc-sys-fs-binfmt_misc.mount",
+        "binfmt_misc is WSL's, shared by every distribution",
+    ),
+    unit(
+        "systemd-firstboot.service",
+        "would prompt on a console that WSL owns",
+    ),
 ];
 
 /// The names only, for callers that compare against unit files.

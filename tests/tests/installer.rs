@@ -26,7 +26,11 @@ fn installer_tarball(tree: &Path, init: &Path, dir: &Path) -> PathBuf {
         .arg(dist_bin("installer"))
         .output()
         .expect("packer runs");
-    assert!(result.status.success(), "packer failed: {}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "packer failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     out
 }
 
@@ -34,14 +38,25 @@ fn installer_tarball(tree: &Path, init: &Path, dir: &Path) -> PathBuf {
 /// checks the installer's hand-over on its own (argv kept, exit code passed through).
 fn stand_in_init(dir: &Path) -> PathBuf {
     let path = dir.join("stand-in-init");
-    fs::write(&path, "#!/bin/bash\necho \"stand-in init: $0 $*\" >&2\nexec /bin/bash \"$@\"\n").expect("write");
-    let status = Command::new("chmod").arg("0755").arg(&path).status().expect("chmod");
+    fs::write(
+        &path,
+        "#!/bin/bash\necho \"stand-in init: $0 $*\" >&2\nexec /bin/bash \"$@\"\n",
+    )
+    .expect("write");
+    let status = Command::new("chmod")
+        .arg("0755")
+        .arg(&path)
+        .status()
+        .expect("chmod");
     assert!(status.success());
     path
 }
 
 fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -49,22 +64,42 @@ fn first_start_installs_and_hands_over_second_start_goes_straight_to_init() {
     require_root();
     let dir = scratch_dir("installer-first-start");
     let tarball = installer_tarball(&rootfs(Variant::Debian), &stand_in_init(&dir), &dir);
-    let distro = Distro::import(&tarball).expect("the installer distribution imports like wsl --import");
+    let distro =
+        Distro::import(&tarball).expect("the installer distribution imports like wsl --import");
     let out = distro.run(&["--", "echo first-start-output; exit 7"]);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(7), "CMD's exit code comes back: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "CMD's exit code comes back: {stderr}"
+    );
     assert_eq!(stdout.trim(), "first-start-output", "{stderr}");
-    assert!(stderr.contains("installer: verified") && stderr.contains("stand-in init:"), "{stderr}");
+    assert!(
+        stderr.contains("installer: verified") && stderr.contains("stand-in init:"),
+        "{stderr}"
+    );
     let passwd = fs::read_to_string(distro.path("/etc/passwd")).expect("passwd");
-    assert!(passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")), "{passwd}");
-    assert!(!distro.path("/nixos-wsl").exists(), "the installer and payload are gone");
-    assert!(distro.path("/usr/bin/apt-get").exists(), "the payload is installed");
+    assert!(
+        passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")),
+        "{passwd}"
+    );
+    assert!(
+        !distro.path("/nixos-wsl").exists(),
+        "the installer and payload are gone"
+    );
+    assert!(
+        distro.path("/usr/bin/apt-get").exists(),
+        "the payload is installed"
+    );
 
     let out = distro.run(&["--", "echo second; exit 3"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert_eq!(stdout.trim(), "second");
-    assert!(!stderr.contains("installer:"), "the second start does not run the installer: {stderr}");
+    assert!(
+        !stderr.contains("installer:"),
+        "the second start does not run the installer: {stderr}"
+    );
     distro.terminate();
     let _ = fs::remove_dir_all(&dir);
 }
@@ -75,10 +110,19 @@ fn started_as_sh_it_installs_then_runs_the_new_systems_sh() {
     let dir = scratch_dir("installer-as-sh");
     let tarball = installer_tarball(&rootfs(Variant::Debian), &stand_in_init(&dir), &dir);
     let distro = Distro::import(&tarball).expect("import");
-    let out = distro.run(&["-e", "--", "/bin/sh", "-c", "echo via-sh; readlink /bin/sh; exit 4"]);
+    let out = distro.run(&[
+        "-e",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo via-sh; readlink /bin/sh; exit 4",
+    ]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert_eq!(stdout, "via-sh\ndash\n", "the new /bin/sh ran the command: {stderr}");
+    assert_eq!(
+        stdout, "via-sh\ndash\n",
+        "the new /bin/sh ran the command: {stderr}"
+    );
     assert!(!distro.path("/nixos-wsl").exists());
     distro.terminate();
     let _ = fs::remove_dir_all(&dir);
@@ -121,10 +165,17 @@ fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
     let out = distro.run(&["--", "cat /proc/1/comm; exit 5"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
-    assert_eq!(stdout.trim(), "systemd", "CMD runs in systemd's PID namespace: {stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "systemd",
+        "CMD runs in systemd's PID namespace: {stderr}"
+    );
     let out = distro.run(&["--", "systemctl is-system-running --wait || true"]);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("running") || stdout.contains("degraded"), "{stdout}");
+    assert!(
+        stdout.contains("running") || stdout.contains("degraded"),
+        "{stdout}"
+    );
     distro.terminate();
     let _ = fs::remove_dir_all(&dir);
 }
