@@ -1,0 +1,280 @@
+//! The WSL simulator ([`sim`], binary `wsl-sim`) and what the end-to-end tests use to drive
+//! it: built binaries, the cached test root filesystems, scratch folders and [`Distro`].
+
+pub mod sim;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const SCRATCH_ROOT: &str = "/var/tmp/wsl-sim-tests";
+
+/// Fails the test, loudly, when it cannot do what it must (namespaces and mounts need root).
+pub fn require_root() {
+    // SAFETY-free check through /proc: the effective uid is the fifth field of "Uid:".
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    assert_eq!(
+        euid, "0",
+        "this test boots distributions in namespaces and needs root: run scripts/test as root"
+    );
+}
+
+/// The repository's top folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A binary built by scripts/build (`$TOOLKIT_DIST`, else target/dist).
+pub fn dist_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TOOLKIT_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/dist"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The test root filesystems scripts/make-test-rootfs builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Debian bookworm with systemd, user `nixos` (uid 1000, groups sudo and users).
+    Debian,
+    /// The same with NixOS's layout on top (store paths, system profile, activate).
+    Nixos,
+}
+
+/// The cached tree of `variant` (read-only: copy it or use [`Distro::from_tree`]).
+pub fn rootfs(variant: Variant) -> PathBuf {
+    let (var, arg) = match variant {
+        Variant::Debian => ("TEST_ROOTFS_DEBIAN", "debian"),
+        Variant::Nixos => ("TEST_ROOTFS_NIXOS", "nixos"),
+    };
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{var} is not set: run scripts/test, or export {var}=$(scripts/make-test-rootfs {arg})"
+        )
+    });
+    assert!(
+        path.join("etc/passwd").is_file(),
+        "{var}={} is not a root filesystem",
+        path.display()
+    );
+    path
+}
+
+/// A fresh, empty folder for one test, emptied of whatever an earlier run left there
+/// (running instances, mounts, files).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(SCRATCH_ROOT).join(name);
+    clean(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+fn clean(dir: &Path) {
+    for distro in sim::state::instances_under(dir) {
+        let _ = Command::new(dist_bin("wsl-sim"))
+            .arg("terminate")
+            .arg(&distro)
+            .stderr(Stdio::null())
+            .status();
+    }
+    for mount in mounts_under(dir).into_iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(&mount).status();
+    }
+    if dir.exists() {
+        fs::remove_dir_all(dir).unwrap_or_else(|e| panic!("cannot remove {}: {e}", dir.display()));
+    }
+}
+
+/// Mount points at or under `dir`, in mount order.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mount_path)
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+fn unescape_mount_path(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+            out.push(u8::try_from(value).unwrap_or(b'?'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// One imported distribution in the simulator. Dropping it terminates the instance and
+/// removes its files.
+pub struct Distro {
+    base: PathBuf,
+    root: PathBuf,
+    overlay: bool,
+}
+
+fn next_base(kind: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    scratch_dir(&format!("{kind}-{}-{n}", std::process::id()))
+}
+
+impl Distro {
+    /// `wsl --import` of `archive` into a fresh folder; the simulator's error text on failure.
+    pub fn import(archive: &Path) -> Result<Self, String> {
+        let base = next_base("import");
+        let root = base.join("root");
+        let out = Command::new(dist_bin("wsl-sim"))
+            .arg("import")
+            .arg(archive)
+            .arg(&root)
+            .output()
+            .map_err(|e| format!("cannot run wsl-sim: {e}"))?;
+        if out.status.success() {
+            Ok(Self {
+                base,
+                root,
+                overlay: false,
+            })
+        } else {
+            let _ = fs::remove_dir_all(&base);
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    /// A writable copy of an already extracted `tree` (an overlay over it: instant).
+    pub fn from_tree(tree: &Path) -> Self {
+        let base = next_base("tree");
+        let root = base.join("root");
+        for dir in ["upper", "work", "root"] {
+            fs::create_dir_all(base.join(dir)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            tree.display(),
+            base.join("upper").display(),
+            base.join("work").display()
+        );
+        let status = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &options])
+            .arg(&root)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            status.success(),
+            "cannot mount an overlay over {}",
+            tree.display()
+        );
+        Self {
+            base,
+            root,
+            overlay: true,
+        }
+    }
+
+    /// The distribution's root folder on the host.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The host path of `path` inside the distribution (symlinks are not followed).
+    pub fn path(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// Writes a file inside the distribution, creating its folders.
+    pub fn write(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let target = self.path(path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+        }
+        fs::write(&target, contents).unwrap_or_else(|e| panic!("write {}: {e}", target.display()));
+    }
+
+    /// The distribution's name (`WSL_DISTRO_NAME`).
+    pub fn name(&self) -> String {
+        self.base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `wsl-sim run DIR` with nothing else, to add arguments, environment and stdio to.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(dist_bin("wsl-sim"));
+        command
+            .arg("run")
+            .arg(&self.root)
+            .arg("--name")
+            .arg(self.name());
+        command
+    }
+
+    /// `wsl -d` with `args` (`["--", "CMD"]`, `["-e", ...]`, `["-u", "root", "--", ...]`),
+    /// stdin closed, output captured.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run wsl-sim: {e}"))
+    }
+
+    /// The host pid of the instance's PID 1, when it runs.
+    pub fn instance_pid(&self) -> Option<u32> {
+        sim::state::State::for_distro(&self.root)
+            .ok()?
+            .running()
+            .map(|i| i.pid)
+    }
+
+    /// `wsl --terminate`.
+    pub fn terminate(&self) {
+        let _ = Command::new(dist_bin("wsl-sim"))
+            .arg("terminate")
+            .arg(&self.root)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Distro {
+    fn drop(&mut self) {
+        self.terminate();
+        if self.overlay {
+            let _ = Command::new("umount").arg("-l").arg(&self.root).status();
+        }
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}

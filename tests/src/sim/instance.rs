@@ -1,0 +1,124 @@
+//! Starting and stopping a distribution's instance, the way WSL's VM does: a detached
+//! keeper process (the "VM side") puts itself in the instance's cgroup, enters fresh PID,
+//! mount, UTS, IPC and cgroup namespaces and starts PID 1 there (see `pid1`). The keeper
+//! waits for PID 1 and cleans up after it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::error::{Error, Result};
+use super::state::{start_time, Instance, State};
+use super::{cgroup, sys};
+
+/// Starts PID 1 for `state`'s distribution and returns once its mounts are in place.
+/// The caller holds the state lock.
+pub fn start(state: &State, name: &str) -> Result<Instance> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find", "/proc/self/exe", e))?;
+    let log_path = state.log_path();
+    let log = File::create(&log_path).map_err(|e| Error::io("cannot create", &log_path, e))?;
+    let mut keeper = Command::new(&exe);
+    keeper
+        .arg("__keeper")
+        .arg(&state.distro)
+        .arg(name)
+        .arg(state.key())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    sys::detach(&mut keeper);
+    let mut child = keeper
+        .spawn()
+        .map_err(|e| Error::io("cannot start", &exe, e))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err(Error::Boot("no pipe from the keeper".into()));
+    };
+    let mut pid = None;
+    let mut ready = false;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Some(n) = line.strip_prefix("pid ") {
+            pid = n.trim().parse::<u32>().ok();
+        } else if line == "ready" {
+            ready = true;
+        }
+        if ready && pid.is_some() {
+            break;
+        }
+    }
+    // The keeper is detached: it outlives this process and is reaped by the host's init.
+    drop(child);
+    match (pid, ready) {
+        (Some(pid), true) => {
+            let start_time = start_time(pid)
+                .ok_or_else(|| Error::Boot(format!("PID 1 (host pid {pid}) died at once")))?;
+            let instance = Instance { pid, start_time };
+            state.record(instance)?;
+            Ok(instance)
+        }
+        _ => {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            Err(Error::Boot(format!(
+                "{} (log {})",
+                log.trim(),
+                log_path.display()
+            )))
+        }
+    }
+}
+
+/// The keeper: `wsl-sim __keeper DISTRO NAME KEY`, stdout a pipe to `start`.
+pub fn keeper(distro: &Path, name: &str, key: &str) -> Result<()> {
+    cgroup::create_and_join(key)?;
+    let flags = sys::CLONE_NEWPID
+        | sys::CLONE_NEWNS
+        | sys::CLONE_NEWUTS
+        | sys::CLONE_NEWIPC
+        | sys::CLONE_NEWCGROUP;
+    sys::unshare(flags).map_err(|e| Error::Boot(format!("unshare: {e}")))?;
+    // The child is PID 1 of the new PID namespace.
+    let mut pid1 = Command::new("/proc/self/exe")
+        .arg0("/init")
+        .arg("__pid1")
+        .arg(distro)
+        .arg(name)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("cannot start PID 1 from", "/proc/self/exe", e))?;
+    println!("pid {}", pid1.id());
+    let instance = start_time(pid1.id()).map(|start_time| Instance {
+        pid: pid1.id(),
+        start_time,
+    });
+    let _ = sys::silence_stdout();
+    let status = pid1.wait();
+    eprintln!("wsl-sim: PID 1 ended: {status:?}");
+    if let (Some(instance), Ok(state)) = (instance, State::for_distro(distro)) {
+        state.forget(instance);
+    }
+    cgroup::remove(key);
+    Ok(())
+}
+
+/// `wsl --terminate`: kills PID 1, which takes the whole PID namespace with it.
+pub fn terminate(state: &State) -> Result<()> {
+    let Some(instance) = state.running() else {
+        return Err(Error::NotRunning(state.distro.clone()));
+    };
+    sys::kill(instance.pid, libc::SIGKILL)
+        .map_err(|e| Error::io("cannot kill PID 1 of", &state.distro, e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while start_time(instance.pid) == Some(instance.start_time) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    state.forget(instance);
+    // Give the keeper a moment to remove the cgroup, so a quick restart starts clean.
+    let cgroup = cgroup::path(&state.key());
+    while cgroup.as_ref().is_ok_and(|c| c.exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
