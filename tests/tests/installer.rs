@@ -112,7 +112,6 @@ fn started_as_sh_it_installs_then_runs_the_new_systems_sh() {
     let distro = Distro::import(&tarball).expect("import");
     let out = distro.run(&[
         "-e",
-        "--",
         "/bin/sh",
         "-c",
         "echo via-sh; readlink /bin/sh; exit 4",
