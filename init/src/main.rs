@@ -1,3 +1,55 @@
-fn main() {
-    println!("init: not yet implemented");
+//! `init`: root's login shell and `/sbin/init` of a NixOS-WSL distribution. It starts systemd
+//! once as PID 1 of its own PID and mount namespaces and runs the default user's shell inside,
+//! or, as PID 1 (native mode), prepares and becomes systemd. See `init --help` and docs/init.md.
+
+mod args;
+mod commands;
+mod config;
+mod enter;
+mod env;
+mod error;
+mod handle;
+mod namespace;
+mod native;
+mod place;
+mod readiness;
+mod sys;
+mod user;
+mod wrapper;
+
+use std::process::ExitCode;
+
+use args::Mode;
+use error::Error;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            say!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, Error> {
+    let mode = args::parse(std::env::args_os().collect(), sys::pid()).map_err(Error::Usage)?;
+    match mode {
+        Mode::Native => native::run(),
+        Mode::Help => {
+            sys::write_quietly(1, args::HELP.as_bytes());
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Version => {
+            sys::write_quietly(
+                1,
+                concat!("init ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Status => commands::status(),
+        Mode::Shutdown => commands::shutdown(),
+        Mode::Recovery => commands::recovery(),
+        Mode::Shell { login, args } => wrapper::run(login, &args),
+    }
 }

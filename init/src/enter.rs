@@ -1,0 +1,183 @@
+//! Running the user's shell: inside systemd's namespaces (join, fork, wait) or in place.
+
+use std::ffi::{CString, OsString};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use wsl_common::init_config::InitConfig;
+
+use crate::args::basename;
+use crate::env::{self, Inputs};
+use crate::error::Error;
+use crate::handle::Open;
+use crate::namespace::INTEROP_LINK;
+use crate::sys::{self, Exit, Fork};
+use crate::user::User;
+
+/// Everything the shell's exec needs, prepared before forking.
+pub struct Target {
+    pub user: User,
+    pub program: CString,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub cwd: Option<PathBuf>,
+}
+
+/// argv for `shell`: a login argv[0] (`-bash`) when asked, else the shell's path; then `args`
+/// exactly.
+pub fn shell_argv(shell: &OsString, login: bool, args: &[OsString]) -> Vec<CString> {
+    let argv0 = if login {
+        let mut name = b"-".to_vec();
+        name.extend_from_slice(basename(shell).as_bytes());
+        name
+    } else {
+        shell.as_bytes().to_vec()
+    };
+    std::iter::once(argv0)
+        .chain(args.iter().map(|a| a.as_bytes().to_vec()))
+        .filter_map(|a| CString::new(a).ok())
+        .collect()
+}
+
+/// The configured user's shell in this (mount) namespace, with the caller's environment.
+pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<PathBuf>) -> Target {
+    let user = User::lookup(&config.user, &config.shell).unwrap_or_else(|| {
+        crate::say!(
+            "user {} is not in /etc/passwd; starting a root shell",
+            config.user
+        );
+        User::root(&config.shell)
+    });
+    let nixos = Path::new("/run/current-system").exists() || Path::new("/etc/NIXOS").exists();
+    let runtime_dir = format!("/run/user/{}", user.uid);
+    let lingering = Path::new("/var/lib/systemd/linger")
+        .join(&user.name)
+        .exists();
+    let runtime_dir = (lingering || Path::new(&runtime_dir).is_dir()).then_some(runtime_dir);
+    let env = env::build(Inputs {
+        caller: env::caller(),
+        system_path: env::system_path(&user.name, nixos),
+        user: &user,
+        runtime_dir,
+    });
+    Target {
+        program: env::cstring(user.shell.clone()).unwrap_or_else(|| c"/bin/sh".to_owned()),
+        argv: shell_argv(&user.shell, login, args),
+        env,
+        cwd,
+        user,
+    }
+}
+
+/// Becomes the user and execs the shell; returns only on failure.
+pub fn exec(target: &Target) -> Error {
+    let user = &target.user;
+    if let Err((step, err)) = sys::become_user(&user.groups, user.gid, user.uid) {
+        return Error::io(step, format!("for user {}", user.name), err);
+    }
+    let home = Path::new(&user.home);
+    let moved = target
+        .cwd
+        .as_deref()
+        .is_some_and(|cwd| std::env::set_current_dir(cwd).is_ok());
+    if !moved && std::env::set_current_dir(home).is_err() {
+        let _ = std::env::set_current_dir("/");
+    }
+    sys::restore_signals();
+    let err = sys::execve(&target.program, &target.argv, &target.env);
+    Error::Exec {
+        path: user.shell.to_string_lossy().into_owned(),
+        err,
+    }
+}
+
+/// Points the stable interop link at the caller's session socket (services use the link).
+fn update_interop_link() {
+    let Some(socket) = std::env::var_os("WSL_INTEROP") else {
+        return;
+    };
+    if std::fs::read_link(INTEROP_LINK).is_ok_and(|t| t.as_os_str() == socket) {
+        return;
+    }
+    let tmp = format!("{INTEROP_LINK}.{}", sys::pid());
+    let _ = std::fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(&socket, &tmp).is_ok()
+        && std::fs::rename(&tmp, INTEROP_LINK).is_err()
+    {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Joins systemd's namespaces, runs the shell as a child and returns its status.
+pub fn enter(
+    open: Open,
+    config: &InitConfig,
+    login: bool,
+    args: &[OsString],
+) -> Result<ExitCode, Error> {
+    let cwd = std::env::current_dir().ok();
+    update_interop_link();
+    sys::setns(open.pid_ns.as_fd(), libc::CLONE_NEWPID)
+        .map_err(|e| Error::io("join", "systemd's PID namespace", e))?;
+    sys::setns(open.mnt_ns.as_fd(), libc::CLONE_NEWNS)
+        .map_err(|e| Error::io("join", "systemd's mount namespace", e))?;
+    drop(open);
+    let target = target(config, login, args, cwd);
+    sys::ignore_terminal_signals();
+    // SAFETY: init is single-threaded; the child execs or exits.
+    match unsafe { sys::fork() }.map_err(|e| Error::io("fork", "the shell", e))? {
+        Fork::Child => {
+            let err = exec(&target);
+            crate::say!("{err}");
+            sys::exit_now(i32::from(err.exit_code()))
+        }
+        Fork::Parent(pid) => {
+            sys::forward_signals_to(pid);
+            let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
+            Ok(ExitCode::from(exit_code(status)))
+        }
+    }
+}
+
+/// The shell's code, or 128+N for signal N.
+pub fn exit_code(exit: Exit) -> u8 {
+    match exit {
+        Exit::Code(c) => u8::try_from(c & 0xff).unwrap_or(1),
+        Exit::Signal(n) => u8::try_from((128 + n) & 0xff).unwrap_or(1),
+    }
+}
+
+/// The configured user's shell here, without any namespace change.
+pub fn in_place(config: &InitConfig, login: bool, args: &[OsString]) -> Error {
+    let cwd = std::env::current_dir().ok();
+    exec(&target(config, login, args, cwd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_and_command_argv() {
+        let shell = OsString::from("/bin/bash");
+        let args = vec![
+            OsString::from("-c"),
+            OsString::from("echo 'a b' \"$x\"\n\\ é"),
+        ];
+        let argv = shell_argv(&shell, false, &args);
+        assert_eq!(argv[0].as_bytes(), b"/bin/bash");
+        assert_eq!(argv[2].as_bytes(), "echo 'a b' \"$x\"\n\\ é".as_bytes());
+        let argv = shell_argv(&shell, true, &[]);
+        assert_eq!(argv, [c"-bash".to_owned()]);
+    }
+
+    #[test]
+    fn exit_codes_of_the_shell() {
+        assert_eq!(exit_code(Exit::Code(0)), 0);
+        assert_eq!(exit_code(Exit::Code(42)), 42);
+        assert_eq!(exit_code(Exit::Signal(9)), 137);
+        assert_eq!(exit_code(Exit::Signal(15)), 143);
+    }
+}

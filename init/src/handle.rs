@@ -1,0 +1,160 @@
+//! The handle on a running systemd: its pid (as seen from WSL's namespace), its start time and
+//! the inodes of its PID and mount namespaces, in one small file under /run. It is trusted only
+//! after the namespace files of that pid are open and all of it matches, and that pid is PID 1
+//! of its namespace: a dead systemd, a reused pid or a forged file never pass.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+pub const DIR: &str = "/run/nixos-wsl";
+pub const FILE: &str = "/run/nixos-wsl/systemd";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handle {
+    pub pid: i32,
+    pub starttime: u64,
+    pub pid_ns: u64,
+    pub mnt_ns: u64,
+}
+
+/// A validated handle with its namespaces open (they stay valid while we hold them).
+pub struct Open {
+    pub handle: Handle,
+    pub pid_ns: File,
+    pub mnt_ns: File,
+}
+
+impl Handle {
+    pub fn parse(text: &str) -> Option<Handle> {
+        let mut fields = text.split_whitespace();
+        let mut next = || fields.next()?.parse::<u64>().ok();
+        let pid = i32::try_from(next()?).ok().filter(|&p| p > 1)?;
+        Some(Handle {
+            pid,
+            starttime: next()?,
+            pid_ns: next()?,
+            mnt_ns: next()?,
+        })
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "{} {} {} {}\n",
+            self.pid, self.starttime, self.pid_ns, self.mnt_ns
+        )
+    }
+
+    /// The handle of process `pid` as it is now.
+    pub fn of_process(pid: i32) -> io::Result<Handle> {
+        let ino = |kind: &str| std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).map(|m| m.ino());
+        Ok(Handle {
+            pid,
+            starttime: starttime(pid)?,
+            pid_ns: ino("pid")?,
+            mnt_ns: ino("mnt")?,
+        })
+    }
+
+    pub fn load() -> Option<Handle> {
+        Handle::parse(&std::fs::read_to_string(FILE).ok()?)
+    }
+
+    /// Writes the handle atomically (a reader sees the old file or the new one).
+    pub fn save(&self) -> io::Result<()> {
+        let tmp = format!("{FILE}.new");
+        let mut file = File::create(&tmp)?;
+        file.write_all(self.render().as_bytes())?;
+        std::fs::rename(&tmp, FILE)
+    }
+
+    pub fn remove() {
+        let _ = std::fs::remove_file(FILE);
+    }
+
+    /// Opens the namespaces of the recorded pid and checks they are the recorded ones, of the
+    /// same process (start time, read after opening), which is PID 1 of its namespace.
+    pub fn open(&self) -> Option<Open> {
+        let pid = self.pid;
+        let pid_ns = File::open(format!("/proc/{pid}/ns/pid")).ok()?;
+        let mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok()?;
+        let ino = |f: &File| f.metadata().map(|m| m.ino()).ok();
+        if ino(&pid_ns)? != self.pid_ns || ino(&mnt_ns)? != self.mnt_ns {
+            return None;
+        }
+        if starttime(pid).ok()? != self.starttime || !is_namespace_init(pid) {
+            return None;
+        }
+        let _ = (pid_ns.as_fd(), mnt_ns.as_fd());
+        Some(Open {
+            handle: *self,
+            pid_ns,
+            mnt_ns,
+        })
+    }
+}
+
+/// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
+pub fn starttime(pid: i32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_starttime(&stat).ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
+}
+
+fn parse_starttime(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is PID 1 of its own (innermost) PID namespace: the last `NSpid` is 1.
+fn is_namespace_init(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|l| l.split_whitespace().last())
+        == Some("1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_parse_round_trip() {
+        let h = Handle {
+            pid: 4242,
+            starttime: 99,
+            pid_ns: 4026531836,
+            mnt_ns: 4026531841,
+        };
+        assert_eq!(Handle::parse(&h.render()), Some(h));
+    }
+
+    #[test]
+    fn garbage_and_pid_1_are_rejected() {
+        assert_eq!(Handle::parse(""), None);
+        assert_eq!(Handle::parse("12 x 3 4"), None);
+        assert_eq!(Handle::parse("1 2 3 4"), None);
+        assert_eq!(Handle::parse("-5 2 3 4"), None);
+    }
+
+    #[test]
+    fn starttime_after_a_tricky_command_name() {
+        let stat = "77 (a) b (c) S 1 77 77 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 0";
+        assert_eq!(parse_starttime(stat), Some(123456));
+    }
+
+    #[test]
+    fn our_own_process_is_not_a_namespace_init() {
+        let me = crate::sys::pid();
+        let h = Handle::of_process(me).expect("our own handle");
+        assert!(
+            h.open().is_none(),
+            "a process that is not PID 1 of its namespace passed"
+        );
+    }
+}

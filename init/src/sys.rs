@@ -1,0 +1,315 @@
+//! Every `unsafe` block and raw system call of init, each with its reason. The rest of the
+//! crate is safe code over these wrappers (and rustix's safe calls).
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Which side of a `fork` this is.
+pub enum Fork {
+    Child,
+    Parent(i32),
+}
+
+/// `fork(2)`.
+///
+/// # Safety
+/// The process must be single-threaded (init never starts a thread), so that the child's copy
+/// of memory holds no lock taken by another thread and may run ordinary code until it execs
+/// or calls [`exit_now`]. A child must never return into the caller's normal flow.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller guarantees a single-threaded process (see above).
+    let pid = check(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// `_exit(2)`: no atexit handlers, no buffers flushed (a forked child owns neither).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// `execve(2)`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut args: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    args.push(std::ptr::null());
+    let mut env: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    env.push(std::ptr::null());
+    // SAFETY: path, every argument and every variable are NUL-terminated C strings that
+    // outlive the call, and both arrays end with a null pointer.
+    unsafe { libc::execve(path.as_ptr(), args.as_ptr(), env.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+fn decode(status: libc::c_int) -> Exit {
+    if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Waits for `pid` to end (stopped children are not reported), retrying on signals.
+pub fn wait_for(pid: i32) -> io::Result<Exit> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid, writable int.
+        match check(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(decode(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `unshare(CLONE_NEWPID | CLONE_NEWNS)`: the next child is PID 1 of a new PID namespace, and
+/// this process now has its own copy of the mount table.
+pub fn unshare_pid_and_mount() -> io::Result<()> {
+    // SAFETY: plain system call; the process is single-threaded (required for CLONE_NEWNS).
+    check(unsafe { libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) }).map(drop)
+}
+
+/// Joins the namespace behind `fd` (`CLONE_NEWPID` or `CLONE_NEWNS`).
+pub fn setns(fd: BorrowedFd<'_>, kind: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is an open namespace file; the process is single-threaded (required to
+    // change mount namespace).
+    check(unsafe { libc::setns(fd.as_raw_fd(), kind) }).map(drop)
+}
+
+/// `close_range(first, u32::MAX)` with everything in `keep` spared (ascending order).
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut first: u32 = 3;
+    let mut keep: Vec<u32> = keep.iter().filter_map(|&f| u32::try_from(f).ok()).collect();
+    keep.sort_unstable();
+    for fd in keep.into_iter().filter(|&f| f >= 3) {
+        if fd > first {
+            // SAFETY: closing descriptors this process does not use any more; no Rust object
+            // refers to them after a fork in the child that calls this.
+            unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0) };
+        }
+        first = fd + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+}
+
+/// Points stdin, stdout and stderr at /dev/null (systemd must not hold the caller's pipes).
+pub fn stdio_to_null() -> io::Result<()> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    for fd in 0..3 {
+        dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: plain system call on descriptors; `to` is replaced atomically.
+    check(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe() -> io::Result<(File, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain system call.
+    check(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// The signal that asks systemd to power off.
+pub fn poweroff_signal() -> i32 {
+    libc::SIGRTMIN() + 4
+}
+
+/// `pidfd_open(2)`: readable once the process has ended.
+pub fn pidfd(pid: i32) -> io::Result<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(io::ErrorKind::InvalidInput)?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
+}
+
+/// Waits up to `timeout_ms` (negative: forever) for any of `fds` to be readable; returns
+/// which are.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: polls is a valid array of pollfd of the given length.
+        let ret =
+            unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
+        match check(ret) {
+            Ok(_) => return Ok(polls.iter().map(|p| p.revents != 0).collect()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub fn set_disposition(signal: i32, handler: libc::sighandler_t) {
+    // SAFETY: sigaction with an empty mask and either SIG_DFL, SIG_IGN or a handler that only
+    // calls async-signal-safe functions (forward_signal).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// The waiting parent: Ctrl-C and Ctrl-\ are for the shell (same terminal), not for us.
+pub fn ignore_terminal_signals() {
+    for signal in [libc::SIGINT, libc::SIGQUIT] {
+        set_disposition(signal, libc::SIG_IGN);
+    }
+}
+
+/// The waiting parent passes SIGTERM and SIGHUP on to `pid`.
+pub fn forward_signals_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::Relaxed);
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        set_disposition(
+            signal,
+            forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+/// What a program we exec must start with: default dispositions for what we (or Rust's
+/// runtime, SIGPIPE) changed, and no blocked signals.
+pub fn restore_signals() {
+    for signal in [
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGPIPE,
+    ] {
+        set_disposition(signal, libc::SIG_DFL);
+    }
+    // SAFETY: an empty set, initialised before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Becomes `uid`/`gid` with `groups`, in the order that keeps the right to do each step.
+/// Returns which step failed.
+pub fn become_user(groups: &[u32], gid: u32, uid: u32) -> Result<(), (&'static str, io::Error)> {
+    // SAFETY: groups is a valid array of gid_t of the given length.
+    check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
+        .map_err(|e| ("setgroups", e))?;
+    // SAFETY: plain system calls. musl applies them to the whole (single-threaded) process.
+    check(unsafe { libc::setgid(gid) }).map_err(|e| ("setgid", e))?;
+    // SAFETY: as above.
+    check(unsafe { libc::setuid(uid) }).map_err(|e| ("setuid", e))?;
+    Ok(())
+}
+
+pub fn setsid() -> io::Result<()> {
+    rustix::process::setsid().map(drop).map_err(io::Error::from)
+}
+
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+pub fn pid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+pub fn ppid() -> i32 {
+    rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+}
+
+/// Clock ticks per second (for /proc/PID/stat start times).
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
+/// Makes `command`'s child join the mount namespace behind `mnt` before it execs.
+pub fn in_mount_namespace(command: &mut Command, mnt: RawFd) {
+    // SAFETY: the closure runs between fork and exec and only makes one system call
+    // (async-signal-safe); `mnt` stays open in the parent for the command's lifetime.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setns(mnt, libc::CLONE_NEWNS) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Writes all of `bytes` to `fd`, ignoring failures (a closed console must not kill us).
+pub fn write_quietly(fd: RawFd, bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: rest is a valid buffer of the given length.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n.unsigned_abs()..];
+        } else if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// Reaps any child (native mode's fallback init); Err when there is none.
+pub fn reap_any() -> io::Result<()> {
+    let mut status = 0;
+    // SAFETY: status is a valid, writable int.
+    check(unsafe { libc::waitpid(-1, &mut status, 0) }).map(drop)
+}

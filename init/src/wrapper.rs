@@ -1,0 +1,82 @@
+//! Shell-wrapper mode: what root's login shell does for every WSL session.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use wsl_common::init_config::InitConfig;
+use wsl_common::paths;
+
+use crate::enter;
+use crate::error::Error;
+use crate::handle::Handle;
+use crate::namespace;
+use crate::place::{self, Place};
+use crate::sys;
+
+pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
+    let uid = sys::euid();
+    if uid != 0 {
+        return Err(Error::NotRoot { uid });
+    }
+    let config = crate::config::load();
+    match place::detect() {
+        Place::Inside => Err(real_root_shell(&config, login, args)),
+        Place::NativeSession => Err(enter::in_place(&config, login, args)),
+        Place::Outside => {
+            remove_leftover_installer();
+            let open = match Handle::load().and_then(|h| h.open()) {
+                Some(open) => open,
+                None => match namespace::start(&config) {
+                    Ok(open) => open,
+                    Err(e) => {
+                        crate::say!(
+                            "{e}; starting the shell without systemd (`wsl -e {} recovery` gives a root shell)",
+                            paths::INIT
+                        );
+                        return Err(enter::in_place(&config, login, args));
+                    }
+                },
+            };
+            enter::enter(open, &config, login, args)
+        }
+    }
+}
+
+/// Root's real shell with our arguments (sudo -i, su -, nested calls); returns on failure.
+pub fn real_root_shell(config: &InitConfig, login: bool, args: &[OsString]) -> Error {
+    let shell = OsString::from(&config.shell);
+    let argv = enter::shell_argv(&shell, login, args);
+    let mut env: Vec<_> = std::env::vars_os()
+        .filter(|(k, _)| k != "SHELL")
+        .filter_map(|(k, v)| {
+            let mut pair = k.into_encoded_bytes();
+            pair.push(b'=');
+            pair.extend(v.into_encoded_bytes());
+            std::ffi::CString::new(pair).ok()
+        })
+        .collect();
+    env.extend(crate::env::cvar("SHELL", &shell));
+    let Some(program) = crate::env::cstring(shell.clone()) else {
+        return Error::Boot("bad shell path".into());
+    };
+    sys::restore_signals();
+    let err = sys::execve(&program, &argv, &env);
+    Error::Exec {
+        path: config.shell.clone(),
+        err,
+    }
+}
+
+/// The installer's switch-over finished but it was killed before removing its folder.
+fn remove_leftover_installer() {
+    let dir = Path::new(paths::INSTALLER_DIR);
+    if dir.is_dir() && !Path::new(paths::PAYLOAD).exists() {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            crate::say!(
+                "cannot remove the installer's leftover {}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
