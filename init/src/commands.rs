@@ -26,6 +26,7 @@ fn require_root() -> Result<(), Error> {
 /// systemd as this process sees it: its pid here and its mount namespace.
 struct Systemd {
     pid: i32,
+    pid_ns: File,
     mnt_ns: File,
     starttime: u64,
 }
@@ -37,6 +38,7 @@ fn find() -> Option<Systemd> {
         return pid1_is_systemd.then(|| {
             Some(Systemd {
                 pid: 1,
+                pid_ns: File::open("/proc/self/ns/pid").ok()?,
                 mnt_ns: File::open("/proc/self/ns/mnt").ok()?,
                 starttime: handle::starttime(1).ok()?,
             })
@@ -46,6 +48,7 @@ fn find() -> Option<Systemd> {
     Some(Systemd {
         pid: open.handle.pid,
         starttime: open.handle.starttime,
+        pid_ns: open.pid_ns,
         mnt_ns: open.mnt_ns,
     })
 }
@@ -60,10 +63,10 @@ pub fn status() -> Result<ExitCode, Error> {
         out("systemd: not running (the next shell starts it)\n");
         return Ok(ExitCode::from(1));
     };
-    let state = namespace::capture(&systemd.mnt_ns, &["systemctl", "is-system-running"])
+    let state = namespace::capture(&systemd.pid_ns, &systemd.mnt_ns, &["systemctl", "is-system-running"])
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    let failed = failed_units(&systemd.mnt_ns);
+    let failed = failed_units(&systemd.pid_ns, &systemd.mnt_ns);
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())

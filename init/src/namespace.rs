@@ -355,9 +355,11 @@ fn boot_wait(
     Ok(open)
 }
 
-/// Runs a systemd tool in systemd's mount namespace; its stdout.
-pub fn capture(mnt_ns: &File, args: &[&str]) -> Option<String> {
+/// Runs a systemd tool in systemd's PID and mount namespaces (systemd does not answer a
+/// peer outside its PID namespace); its stdout. Our later children are in that PID namespace.
+pub fn capture(pid_ns: &File, mnt_ns: &File, args: &[&str]) -> Option<String> {
     let (program, rest) = args.split_first()?;
+    sys::setns(pid_ns.as_fd(), libc::CLONE_NEWPID).ok()?;
     let mut command = Command::new(program);
     command
         .args(rest)
@@ -374,12 +376,12 @@ pub fn capture(mnt_ns: &File, args: &[&str]) -> Option<String> {
 }
 
 pub fn system_state(open: &Open) -> String {
-    capture(&open.mnt_ns, &["systemctl", "is-system-running"])
+    capture(&open.pid_ns, &open.mnt_ns, &["systemctl", "is-system-running"])
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn failed_units(mnt_ns: &File) -> Vec<String> {
+pub fn failed_units(pid_ns: &File, mnt_ns: &File) -> Vec<String> {
     let args = [
         "systemctl",
         "list-units",
@@ -388,7 +390,7 @@ pub fn failed_units(mnt_ns: &File) -> Vec<String> {
         "--no-legend",
         "--no-pager",
     ];
-    capture(mnt_ns, &args)
+    capture(pid_ns, mnt_ns, &args)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
@@ -396,7 +398,7 @@ pub fn failed_units(mnt_ns: &File) -> Vec<String> {
 }
 
 fn report_failed_units(open: &Open) {
-    let failed = failed_units(&open.mnt_ns);
+    let failed = failed_units(&open.pid_ns, &open.mnt_ns);
     if !failed.is_empty() {
         crate::say!("systemd is degraded: failed units: {}", failed.join(" "));
     }

@@ -1,0 +1,643 @@
+//! init in the WSL simulator, on Debian's real systemd and on the NixOS-shaped tree: each test
+//! gets a fresh copy (an overlay) of a tree packed by packer with the built init and imported
+//! once per run, so every test starts with no systemd. No timing assertions (shared machine):
+//! waits are bounded loops on conditions.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+
+const INIT: &str = "/usr/libexec/nixos-wsl/init";
+const CONFIG: &str = "/etc/nixos-wsl/init.conf";
+const HANDLE: &str = "/run/nixos-wsl/systemd";
+
+/// The variant packed (`packer --format rootfs --default-user nixos --init <built init>`) and
+/// imported (`wsl-sim import`), once per test process.
+fn packed(variant: Variant) -> &'static Path {
+    static DEBIAN: OnceLock<PathBuf> = OnceLock::new();
+    static NIXOS: OnceLock<PathBuf> = OnceLock::new();
+    let (cell, name) = match variant {
+        Variant::Debian => (&DEBIAN, "debian"),
+        Variant::Nixos => (&NIXOS, "nixos"),
+    };
+    cell.get_or_init(|| {
+        require_root();
+        let dir = scratch_dir(&format!("init-packed-{name}"));
+        let archive = dir.join("rootfs.tar.gz");
+        let out = Command::new(dist_bin("packer"))
+            .args([
+                "--quiet",
+                "--format",
+                "rootfs",
+                "--default-user",
+                "nixos",
+                "--rootfs",
+            ])
+            .arg(rootfs(variant))
+            .arg("--out")
+            .arg(&archive)
+            .arg("--init")
+            .arg(dist_bin("init"))
+            .output()
+            .expect("packer runs");
+        assert!(
+            out.status.success(),
+            "packer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = dir.join("tree");
+        let out = Command::new(dist_bin("wsl-sim"))
+            .arg("import")
+            .arg(&archive)
+            .arg(&tree)
+            .output()
+            .expect("wsl-sim runs");
+        assert!(
+            out.status.success(),
+            "import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = fs::remove_file(&archive);
+        tree
+    })
+}
+
+fn distro(variant: Variant) -> Distro {
+    require_root();
+    Distro::from_tree(packed(variant))
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `wsl -- CMD`: through root's shell, init.
+fn sh(d: &Distro, cmd: &str) -> Output {
+    d.run(&["--", cmd])
+}
+
+/// `wsl -e sh -c CMD`: as root in WSL's namespace, outside systemd's (for inspection).
+fn outside(d: &Distro, cmd: &str) -> String {
+    let out = d.run(&["-e", "/bin/sh", "-c", cmd]);
+    text(&out).0.trim().to_owned()
+}
+
+/// Instance processes (WSL's view) that are systemd as PID 1 of a PID namespace.
+fn systemd_pid1s(d: &Distro) -> usize {
+    let script = r#"n=0; for s in /proc/[0-9]*/status; do
+        if grep -q '^Name:[[:space:]]*systemd$' "$s" 2>/dev/null &&
+           grep '^NSpid:' "$s" 2>/dev/null | awk '{exit !($NF == 1)}'; then n=$((n+1)); fi
+    done; echo $n"#;
+    outside(d, script).parse().unwrap_or(usize::MAX)
+}
+
+fn handle(d: &Distro) -> String {
+    outside(d, &format!("cat {HANDLE} 2>/dev/null"))
+}
+
+fn assert_ok(out: &Output) -> String {
+    let (stdout, stderr) = text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn first_shell_boots_systemd_as_pid1_of_a_new_pid_namespace_debian() {
+    let d = distro(Variant::Debian);
+    let wsl_ns = outside(&d, "readlink /proc/self/ns/pid");
+    let out = sh(
+        &d,
+        "cat /proc/1/comm; readlink /proc/self/ns/pid; systemctl is-system-running --wait",
+    );
+    let stdout = assert_ok(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "systemd", "{stdout}");
+    assert_ne!(
+        lines[1], wsl_ns,
+        "the shell is still in WSL's PID namespace"
+    );
+    assert_eq!(
+        lines[2], "running",
+        "Debian must boot to running (hostile units masked)"
+    );
+    assert_eq!(systemd_pid1s(&d), 1);
+    // A second shell enters the same systemd.
+    assert_eq!(
+        assert_ok(&sh(&d, "readlink /proc/self/ns/pid")).trim(),
+        lines[1]
+    );
+}
+
+#[test]
+fn first_shell_boots_systemd_nixos_shaped_tree() {
+    let d = distro(Variant::Nixos);
+    let out = sh(
+        &d,
+        "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated; \
+         systemctl is-system-running --wait",
+    );
+    let stdout = assert_ok(&out);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["systemd", "activated", "running"]
+    );
+}
+
+#[test]
+fn no_mount_of_systemd_leaks_into_wsls_namespace() {
+    let d = distro(Variant::Debian);
+    assert_ok(&sh(
+        &d,
+        "systemctl is-system-running --wait >/dev/null; test -d /run/user/1000",
+    ));
+    let mounts = outside(&d, "cat /proc/self/mountinfo");
+    assert!(!mounts.contains(" /run/user/1000 "), "{mounts}");
+    assert_eq!(mounts.matches(" /proc ").count(), 1, "{mounts}");
+}
+
+// Exit-code contract, one test per row.
+
+#[test]
+fn exit_code_0_is_passed_through() {
+    let d = distro(Variant::Debian);
+    assert_eq!(sh(&d, "true").status.code(), Some(0));
+}
+
+#[test]
+fn exit_code_1_and_42_are_passed_through() {
+    let d = distro(Variant::Debian);
+    assert_eq!(sh(&d, "exit 1").status.code(), Some(1));
+    assert_eq!(sh(&d, "exit 42").status.code(), Some(42));
+}
+
+#[test]
+fn exit_code_128_plus_n_when_the_shell_dies_of_signal_n() {
+    let d = distro(Variant::Debian);
+    assert_eq!(sh(&d, "kill -KILL $$").status.code(), Some(128 + 9));
+    assert_eq!(sh(&d, "kill -TERM $$").status.code(), Some(128 + 15));
+}
+
+#[test]
+fn exit_code_126_when_the_shell_cannot_be_executed() {
+    let d = distro(Variant::Debian);
+    d.write("/usr/local/bin/not-executable", "#!/bin/sh\n");
+    let passwd = fs::read_to_string(d.path("/etc/passwd")).expect("passwd");
+    d.write(
+        "/etc/passwd",
+        passwd.replace(
+            "/home/nixos:/bin/bash",
+            "/home/nixos:/usr/local/bin/not-executable",
+        ),
+    );
+    let out = sh(&d, "true");
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out).1);
+    assert!(text(&out).1.contains("not-executable"), "{}", text(&out).1);
+}
+
+#[test]
+fn exit_code_127_when_the_shell_is_not_found() {
+    let d = distro(Variant::Debian);
+    let passwd = fs::read_to_string(d.path("/etc/passwd")).expect("passwd");
+    d.write(
+        "/etc/passwd",
+        passwd.replace("/home/nixos:/bin/bash", "/home/nixos:/bin/no-such-shell"),
+    );
+    let out = sh(&d, "true");
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("/bin/no-such-shell"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn exit_code_1_and_a_clear_message_when_not_root() {
+    let d = distro(Variant::Debian);
+    let out = d.run(&["-u", "nixos", "-e", INIT, "-c", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("root must be WSL's default user"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn exit_code_2_for_a_bad_command_line() {
+    let d = distro(Variant::Debian);
+    let out = d.run(&["-e", INIT, "status", "extra"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+}
+
+#[test]
+fn command_arguments_arrive_byte_for_byte() {
+    let d = distro(Variant::Debian);
+    // The shell prints its own argv: it must be exactly what WSL passed to init.
+    let script = "tr '\\0' '\\n' </proc/$$/cmdline | tail -n +3 # two  spaces \"dq\" 'sq' \
+                  $HOME \\back\\slash é 日本\n: second line";
+    let out = d.run(&["-e", INIT, "-c", script]);
+    assert_eq!(assert_ok(&out), format!("{script}\n"));
+    // And through `wsl -- ...` (WSL joins the words into one -c argument).
+    let out = sh(&d, "printf '<%s>' \"a  b\" 'c\"d' '$x' 'e\\f' 'ü'");
+    assert_eq!(assert_ok(&out), "<a  b><c\"d><$x><e\\f><ü>");
+}
+
+#[test]
+fn a_command_named_like_a_subcommand_is_for_the_shell() {
+    let d = distro(Variant::Debian);
+    d.write("/usr/local/bin/status", "#!/bin/sh\necho shell-status\n");
+    fs::set_permissions(
+        d.path("/usr/local/bin/status"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let out = d.run(&["-e", INIT, "-c", "status"]);
+    assert_eq!(assert_ok(&out).trim(), "shell-status");
+}
+
+#[test]
+fn working_directory_and_environment_are_kept() {
+    let d = distro(Variant::Debian);
+    let out = d
+        .command()
+        .args(["--cd", "/tmp", "--", "pwd; env"])
+        .env("WSL_SIM_ENV_DISPLAY", ":0")
+        .env("WSL_SIM_ENV_PULSE_SERVER", "unix:/mnt/wslg/PulseServer")
+        .env("TERM", "xterm-test")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stdout = assert_ok(&out);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("/tmp"));
+    let env: Vec<&str> = lines.collect();
+    for want in [
+        "DISPLAY=:0",
+        "PULSE_SERVER=unix:/mnt/wslg/PulseServer",
+        "TERM=xterm-test",
+        "HOME=/home/nixos",
+        "USER=nixos",
+        "LOGNAME=nixos",
+        "SHELL=/bin/bash",
+        "WSLENV=WT_SESSION:WT_PROFILE_ID:",
+        "WSLPATH=/mnt/c/Windows/System32:/mnt/c/Windows:/mnt/c/Program Files/PowerShell/7",
+        "XDG_RUNTIME_DIR=/run/user/1000",
+        "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
+    ] {
+        assert!(env.contains(&want), "{want} missing: {env:?}");
+    }
+    assert!(
+        env.iter().any(|v| v.starts_with("WSL_DISTRO_NAME=")),
+        "{env:?}"
+    );
+    assert!(
+        env.iter().any(|v| v.starts_with("WSL_INTEROP=/run/WSL/")),
+        "{env:?}"
+    );
+    let path = env.iter().find(|v| v.starts_with("PATH=")).expect("PATH");
+    assert!(path.starts_with("PATH=/usr/local/sbin:"), "{path}");
+    assert!(
+        path.ends_with(":/mnt/c/Windows/System32:/mnt/c/Windows:/mnt/c/Program Files/PowerShell/7"),
+        "{path}"
+    );
+}
+
+#[test]
+fn a_working_directory_that_is_gone_gives_home() {
+    let d = distro(Variant::Debian);
+    let out = d.run(&[
+        "-e",
+        "/bin/sh",
+        "-c",
+        &format!("mkdir /tmp/gone && cd /tmp/gone && rmdir /tmp/gone && exec {INIT} -c pwd"),
+    ]);
+    assert_eq!(assert_ok(&out).trim(), "/home/nixos");
+}
+
+#[test]
+fn interop_socket_answers_from_the_shell_and_from_a_service() {
+    let d = distro(Variant::Debian);
+    let out = sh(&d, "echo ping | socat - UNIX-CONNECT:\"$WSL_INTEROP\"");
+    assert_eq!(assert_ok(&out).trim(), "pong");
+    let out = sh(
+        &d,
+        "sudo systemd-run --quiet --wait --pipe sh -c 'echo ping | socat - UNIX-CONNECT:\"$WSL_INTEROP\"' 2>/dev/null",
+    );
+    assert_eq!(assert_ok(&out).trim(), "pong");
+}
+
+#[test]
+fn id_shows_the_default_user_with_its_groups() {
+    let d = distro(Variant::Debian);
+    let out = sh(&d, "id");
+    assert_eq!(
+        assert_ok(&out).trim(),
+        "uid=1000(nixos) gid=1000(nixos) groups=1000(nixos),27(sudo),100(users)"
+    );
+}
+
+#[test]
+fn systemctl_user_works_for_the_default_user() {
+    let d = distro(Variant::Debian);
+    // The user's manager starts with the boot (lingering); give it a bounded moment.
+    let out = sh(
+        &d,
+        "for i in $(seq 100); do s=$(systemctl --user is-system-running 2>/dev/null); \
+         case $s in running|degraded) echo $s; exit 0;; esac; sleep 0.1; done; \
+         systemctl --user is-system-running",
+    );
+    assert_eq!(assert_ok(&out).trim(), "running");
+}
+
+#[test]
+fn sudo_i_and_su_start_no_second_systemd() {
+    let d = distro(Variant::Debian);
+    let out = sh(
+        &d,
+        "sudo -i sh -c 'id -u; cat /proc/1/comm' 2>/dev/null; sudo su - -c 'id -u; cat /proc/1/comm'",
+    );
+    assert_eq!(assert_ok(&out), "0\nsystemd\n0\nsystemd\n");
+    // A nested call of init as root (root's shell is init).
+    let out = sh(
+        &d,
+        &format!("sudo {INIT} -c 'id -u; cat /proc/1/comm' 2>/dev/null"),
+    );
+    assert_eq!(assert_ok(&out), "0\nsystemd\n");
+    assert_eq!(systemd_pid1s(&d), 1);
+}
+
+#[test]
+fn thirty_two_simultaneous_first_shells_give_one_systemd() {
+    let d = distro(Variant::Debian);
+    let children: Vec<_> = (0..32)
+        .map(|i| {
+            d.command()
+                .args(["--", "echo $N $(cat /proc/1/comm)"])
+                .env("WSL_SIM_ENV_N", i.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(assert_ok(&out).trim(), format!("{i} systemd"));
+    }
+    assert_eq!(systemd_pid1s(&d), 1);
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn killing_systemd_makes_the_next_shell_start_a_new_one() {
+    let d = distro(Variant::Debian);
+    assert_ok(&sh(&d, "true"));
+    let first = handle(&d);
+    let pid = first.split_whitespace().next().expect("pid").to_owned();
+    outside(&d, &format!("kill -KILL {pid}"));
+    wait_until("systemd to die", || {
+        outside(&d, &format!("test -e /proc/{pid}/ns/pid && echo alive")).is_empty()
+    });
+    assert_eq!(assert_ok(&sh(&d, "cat /proc/1/comm")).trim(), "systemd");
+    assert_ne!(handle(&d), first);
+    assert_eq!(systemd_pid1s(&d), 1);
+}
+
+#[test]
+fn a_stale_handle_pointing_at_an_unrelated_live_process_does_not_fool_it() {
+    let d = distro(Variant::Debian);
+    // A handle that is right about everything for `sleep`: pid, start time, namespaces.
+    let forged = outside(
+        &d,
+        &format!(
+            "sleep 1000 >/dev/null 2>&1 & p=$!; mkdir -p /run/nixos-wsl; \
+             echo \"$p $(cut -d' ' -f22 /proc/$p/stat) $(stat -Lc %i /proc/$p/ns/pid) \
+             $(stat -Lc %i /proc/$p/ns/mnt)\" > {HANDLE}; cat {HANDLE}"
+        ),
+    );
+    let sleep_pid = forged.split_whitespace().next().expect("pid").to_owned();
+    let out = sh(&d, "cat /proc/1/comm");
+    assert_eq!(assert_ok(&out).trim(), "systemd");
+    assert_ne!(handle(&d), forged);
+    assert_eq!(systemd_pid1s(&d), 1);
+    assert_eq!(
+        outside(&d, &format!("cat /proc/{sleep_pid}/comm")),
+        "sleep",
+        "init touched the unrelated process"
+    );
+}
+
+#[test]
+fn a_ten_second_activation_does_not_break_the_first_shell() {
+    let d = distro(Variant::Nixos);
+    d.write("/etc/nixos-test/activation-delay", "10\n");
+    let out = sh(
+        &d,
+        "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated",
+    );
+    assert_eq!(assert_ok(&out), "systemd\nactivated\n");
+    // It ran once, before systemd.
+    assert_eq!(outside(&d, "wc -l < /run/nixos-activation.log"), "1");
+}
+
+#[test]
+fn a_broken_systemd_path_still_gives_a_shell_with_a_clear_message() {
+    let d = distro(Variant::Debian);
+    let config = fs::read_to_string(d.path(CONFIG)).expect("config");
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("systemd =") {
+                "systemd = /nonexistent/systemd"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    d.write(CONFIG, config);
+    let out = sh(&d, "id -un; cat /proc/1/comm");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.lines().next(), Some("nixos"));
+    assert_ne!(stdout.lines().nth(1), Some("systemd"));
+    assert!(
+        stderr.contains("no systemd found") && stderr.contains("/nonexistent/systemd"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_reported_by_line_and_the_shell_still_starts() {
+    let d = distro(Variant::Debian);
+    let config = fs::read_to_string(d.path(CONFIG)).expect("config");
+    d.write(
+        CONFIG,
+        format!("{config}this line is nonsense\nboot-timeout = soon\n"),
+    );
+    let lines = config.lines().count();
+    let out = sh(&d, "id -un");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "nixos");
+    assert!(stderr.contains(&format!("line {}", lines + 1)), "{stderr}");
+    assert!(stderr.contains(&format!("line {}", lines + 2)), "{stderr}");
+}
+
+#[test]
+fn native_mode_boots_with_init_as_sbin_init() {
+    let d = distro(Variant::Nixos);
+    assert_eq!(
+        outside(&d, "readlink /sbin/init || readlink /usr/sbin/init"),
+        INIT
+    );
+    let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
+    d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
+    let out = sh(&d, "cat /proc/1/comm; id -un; systemctl is-system-running --wait; readlink /run/current-system >/dev/null && echo activated");
+    assert_eq!(assert_ok(&out), "systemd\nnixos\nrunning\nactivated\n");
+    // Only WSL's PID namespace: no second systemd, no handle.
+    assert_eq!(systemd_pid1s(&d), 1);
+    assert_eq!(handle(&d), "");
+    let out = sh(&d, "sudo -i sh -c 'id -u; cat /proc/1/comm' 2>/dev/null");
+    assert_eq!(assert_ok(&out), "0\nsystemd\n");
+}
+
+#[test]
+fn status_shutdown_and_recovery() {
+    let d = distro(Variant::Debian);
+    let out = d.run(&["-e", INIT, "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).0.contains("not running"), "{}", text(&out).0);
+
+    assert_ok(&sh(&d, "systemctl is-system-running --wait"));
+    let status = assert_ok(&d.run(&["-e", INIT, "status"]));
+    assert!(
+        status.contains("state running") && status.contains("failed units: none"),
+        "{status}"
+    );
+    let first = handle(&d);
+
+    let out = assert_ok(&d.run(&["-e", INIT, "shutdown"]));
+    assert!(out.contains("powered off"), "{out}");
+    assert_eq!(systemd_pid1s(&d), 0);
+    assert_eq!(assert_ok(&sh(&d, "cat /proc/1/comm")).trim(), "systemd");
+    assert_ne!(handle(&d), first, "the next shell starts a fresh systemd");
+
+    // Recovery: a root shell outside systemd's namespace.
+    let mut child = d
+        .command()
+        .args(["-e", INIT, "recovery"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"id -u; cat /proc/1/comm; exit 7\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out).1);
+    let stdout = text(&out).0;
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_ne!(lines[1], "systemd");
+}
+
+#[test]
+fn leftover_installer_folder_is_removed() {
+    let d = distro(Variant::Debian);
+    d.write("/nixos-wsl/installer", "left over");
+    assert_ok(&sh(&d, "true"));
+    assert!(!d.path("/nixos-wsl").exists());
+}
+
+#[test]
+fn help_and_version() {
+    let d = distro(Variant::Debian);
+    let help = assert_ok(&d.run(&["-e", INIT, "--help"]));
+    for word in [
+        "status",
+        "shutdown",
+        "recovery",
+        "--version",
+        "user =",
+        "shell =",
+        "systemd =",
+        "activate =",
+        "activated =",
+        "boot-timeout =",
+        "126",
+        "127",
+        "128+N",
+        "init.conf",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+    assert!(assert_ok(&d.run(&["-e", INIT, "--version"])).starts_with("init "));
+}
+
+/// tmux drives a real terminal: Ctrl-C stops the foreground `sleep`, not the shell.
+#[test]
+fn ctrl_c_interrupts_sleep_and_the_shell_survives() {
+    let d = distro(Variant::Debian);
+    assert_ok(&sh(&d, "true"));
+    let session = format!("init-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &session])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    };
+    let run = format!(
+        "{} run {} --name {}",
+        dist_bin("wsl-sim").display(),
+        d.dir().display(),
+        d.name()
+    );
+    assert!(tmux(&["new-session", "-d", "-x", "120", "-y", "40", &run])
+        .status
+        .success());
+    let screen = || text(&tmux(&["capture-pane", "-p"])).0;
+    wait_until("a prompt", || screen().contains('$'));
+    tmux(&["send-keys", "sleep 1000; echo not-interrupted", "Enter"]);
+    wait_until("sleep to run", || {
+        outside(&d, "pgrep -x sleep >/dev/null && echo y") == "y"
+    });
+    tmux(&["send-keys", "C-c"]);
+    tmux(&["send-keys", "echo rc=$? survived-$((6*7))", "Enter"]);
+    wait_until("the shell to answer", || screen().contains("survived-42"));
+    let shown = screen();
+    assert!(shown.contains("rc=130"), "{shown}");
+    assert!(
+        !shown.lines().any(|l| l.trim() == "not-interrupted"),
+        "{shown}"
+    );
+    tmux(&["send-keys", "exit", "Enter"]);
+    let _ = tmux(&["kill-server"]);
+}
