@@ -155,7 +155,6 @@ fn two_first_starts_at_once_both_get_their_command_run() {
 }
 
 #[test]
-#[ignore = "needs init (being written) to boot systemd; run with --ignored once it does"]
 fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
     require_root();
     let dir = scratch_dir("installer-real-init");

@@ -807,7 +807,6 @@ fn the_installer_unpacks_the_installer_format_to_the_source_tree() {
 }
 
 #[test]
-#[ignore = "needs `wsl-sim run` and an init that boots (both in progress); run with --ignored once they land"]
 fn the_installer_format_boots_to_a_shell() {
     require_root();
     let dir = scratch_dir("packer-installer-boot");
