@@ -63,9 +63,13 @@ pub fn status() -> Result<ExitCode, Error> {
         out("systemd: not running (the next shell starts it)\n");
         return Ok(ExitCode::from(1));
     };
-    let state = namespace::capture(&systemd.pid_ns, &systemd.mnt_ns, &["systemctl", "is-system-running"])
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
+    let state = namespace::capture(
+        &systemd.pid_ns,
+        &systemd.mnt_ns,
+        &["systemctl", "is-system-running"],
+    )
+    .filter(|s| !s.is_empty())
+    .unwrap_or_else(|| "unknown".into());
     let failed = failed_units(&systemd.pid_ns, &systemd.mnt_ns);
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()

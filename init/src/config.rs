@@ -7,7 +7,7 @@ use wsl_common::init_config::InitConfig;
 use wsl_common::paths;
 
 pub fn load() -> InitConfig {
-    match std::fs::read(paths::INIT_CONFIG) {
+    match crate::sys::read_file(paths::INIT_CONFIG) {
         Ok(bytes) => {
             let (config, errors) = InitConfig::parse(&String::from_utf8_lossy(&bytes));
             for error in errors {

@@ -85,7 +85,7 @@ pub fn exec(target: &Target) -> Error {
     if !moved && std::env::set_current_dir(home).is_err() {
         let _ = std::env::set_current_dir("/");
     }
-    sys::restore_signals();
+    sys::restore_signals_after_fork();
     let err = sys::execve(&target.program, &target.argv, &target.env);
     Error::Exec {
         path: user.shell.to_string_lossy().into_owned(),

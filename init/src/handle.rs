@@ -5,7 +5,6 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
 pub const DIR: &str = "/run/nixos-wsl";
@@ -58,7 +57,7 @@ impl Handle {
     }
 
     pub fn load() -> Option<Handle> {
-        Handle::parse(&std::fs::read_to_string(FILE).ok()?)
+        Handle::parse(std::str::from_utf8(&crate::sys::read_file(FILE).ok()?).ok()?)
     }
 
     /// Writes the handle atomically (a reader sees the old file or the new one).
@@ -74,7 +73,9 @@ impl Handle {
     }
 
     /// Opens the namespaces of the recorded pid and checks they are the recorded ones, of the
-    /// same process (start time, read after opening), which is PID 1 of its namespace.
+    /// same process (start time, read after opening: a reused pid has another), in a PID
+    /// namespace other than ours (systemd's is always a new one: a handle naming a process of
+    /// WSL's own namespace is forged or stale).
     pub fn open(&self) -> Option<Open> {
         let pid = self.pid;
         let pid_ns = File::open(format!("/proc/{pid}/ns/pid")).ok()?;
@@ -83,10 +84,10 @@ impl Handle {
         if ino(&pid_ns)? != self.pid_ns || ino(&mnt_ns)? != self.mnt_ns {
             return None;
         }
-        if starttime(pid).ok()? != self.starttime || !is_namespace_init(pid) {
+        let own = std::fs::metadata("/proc/self/ns/pid").ok()?.ino();
+        if own == self.pid_ns || starttime(pid).ok()? != self.starttime {
             return None;
         }
-        let _ = (pid_ns.as_fd(), mnt_ns.as_fd());
         Some(Open {
             handle: *self,
             pid_ns,
@@ -97,26 +98,15 @@ impl Handle {
 
 /// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
 pub fn starttime(pid: i32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_starttime(&stat).ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
+    let stat = crate::sys::read_file(&format!("/proc/{pid}/stat"))?;
+    parse_starttime(&String::from_utf8_lossy(&stat))
+        .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
 }
 
 fn parse_starttime(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether `pid` is PID 1 of its own (innermost) PID namespace: the last `NSpid` is 1.
-fn is_namespace_init(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .and_then(|l| l.split_whitespace().last())
-        == Some("1")
 }
 
 #[cfg(test)]

@@ -376,9 +376,13 @@ pub fn capture(pid_ns: &File, mnt_ns: &File, args: &[&str]) -> Option<String> {
 }
 
 pub fn system_state(open: &Open) -> String {
-    capture(&open.pid_ns, &open.mnt_ns, &["systemctl", "is-system-running"])
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    capture(
+        &open.pid_ns,
+        &open.mnt_ns,
+        &["systemctl", "is-system-running"],
+    )
+    .filter(|s| !s.is_empty())
+    .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn failed_units(pid_ns: &File, mnt_ns: &File) -> Vec<String> {

@@ -21,7 +21,11 @@ const WSL_INIT: &str = "/init";
 
 pub fn detect() -> Place {
     let pid1 = std::fs::read_link("/proc/1/exe").ok();
-    let parent = std::fs::read_link(format!("/proc/{}/exe", crate::sys::ppid())).ok();
+    // Our parent matters only when systemd is PID 1 (native mode).
+    let parent = pid1
+        .as_ref()
+        .filter(|p| p.file_name().is_some_and(|n| n == "systemd"))
+        .and_then(|_| std::fs::read_link(format!("/proc/{}/exe", crate::sys::ppid())).ok());
     classify(pid1.as_deref(), parent.as_deref())
 }
 

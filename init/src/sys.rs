@@ -241,19 +241,6 @@ pub fn restore_signals() {
     }
 }
 
-/// Becomes `uid`/`gid` with `groups`, in the order that keeps the right to do each step.
-/// Returns which step failed.
-pub fn become_user(groups: &[u32], gid: u32, uid: u32) -> Result<(), (&'static str, io::Error)> {
-    // SAFETY: groups is a valid array of gid_t of the given length.
-    check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
-        .map_err(|e| ("setgroups", e))?;
-    // SAFETY: plain system calls. musl applies them to the whole (single-threaded) process.
-    check(unsafe { libc::setgid(gid) }).map_err(|e| ("setgid", e))?;
-    // SAFETY: as above.
-    check(unsafe { libc::setuid(uid) }).map_err(|e| ("setuid", e))?;
-    Ok(())
-}
-
 pub fn setsid() -> io::Result<()> {
     rustix::process::setsid().map(drop).map_err(io::Error::from)
 }
@@ -312,4 +299,56 @@ pub fn reap_any() -> io::Result<()> {
     let mut status = 0;
     // SAFETY: status is a valid, writable int.
     check(unsafe { libc::waitpid(-1, &mut status, 0) }).map(drop)
+}
+
+/// Reads a small file with as few system calls as possible (open, read until EOF, close:
+/// no `fstat`, no `fcntl`), on the hot path of every shell. /proc files are built in full on
+/// each read call, so one large read also builds them once.
+pub fn read_file(path: &str) -> io::Result<Vec<u8>> {
+    use rustix::fs::{open, Mode, OFlags};
+    let fd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    loop {
+        let n = rustix::io::read(&fd, &mut buf[len..])?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Becomes `uid`/`gid` with `groups` through the raw system calls (libc's wrappers add
+/// signal-mask calls around each for threads init does not have).
+pub fn become_user(groups: &[u32], gid: u32, uid: u32) -> Result<(), (&'static str, io::Error)> {
+    let raw = |ret: libc::c_long, step: &'static str| {
+        if ret == -1 {
+            Err((step, io::Error::last_os_error()))
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: groups is a valid array of gid_t of the given length.
+    let ret = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    raw(ret, "setgroups")?;
+    // SAFETY: plain system call on this (single-threaded) process's credentials.
+    let ret = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    raw(ret, "setgid")?;
+    // SAFETY: as above.
+    let ret = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    raw(ret, "setuid")
+}
+
+/// In a forked child about to exec: default dispositions for the signals init changed before
+/// forking (SIGINT, SIGQUIT ignored by the waiting parent; SIGPIPE ignored by Rust's runtime).
+/// init never blocks signals, so the mask is already empty.
+pub fn restore_signals_after_fork() {
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
+        set_disposition(signal, libc::SIG_DFL);
+    }
 }

@@ -66,8 +66,8 @@ impl User {
 
     /// Looks `name` up in this namespace's files.
     pub fn lookup(name: &str, real_shell: &str) -> Option<User> {
-        let passwd = std::fs::read("/etc/passwd").ok()?;
-        let group = std::fs::read("/etc/group").unwrap_or_default();
+        let passwd = crate::sys::read_file("/etc/passwd").ok()?;
+        let group = crate::sys::read_file("/etc/group").unwrap_or_default();
         Self::from_files(name, &passwd, &group, real_shell)
     }
 
