@@ -401,10 +401,18 @@ pub fn failed_units(pid_ns: &File, mnt_ns: &File) -> Vec<String> {
         .collect()
 }
 
+/// Says which units failed, if any, from a child of ours so the first shell does not wait
+/// for `systemctl` (tens of milliseconds); the line comes while the shell starts.
 fn report_failed_units(open: &Open) {
-    let failed = failed_units(&open.pid_ns, &open.mnt_ns);
-    if !failed.is_empty() {
-        crate::say!("systemd is degraded: failed units: {}", failed.join(" "));
+    // SAFETY: init is single-threaded; the child only queries, prints and exits.
+    if let Ok(Fork::Child) = unsafe { sys::fork() } {
+        // Not the lock nor the notify socket: only what the query needs.
+        sys::close_fds_except(&[open.pid_ns.as_raw_fd(), open.mnt_ns.as_raw_fd()]);
+        let failed = failed_units(&open.pid_ns, &open.mnt_ns);
+        if !failed.is_empty() {
+            crate::say!("systemd is degraded: failed units: {}", failed.join(" "));
+        }
+        sys::exit_now(0);
     }
 }
 

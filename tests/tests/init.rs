@@ -646,3 +646,55 @@ fn ctrl_c_interrupts_sleep_and_the_shell_survives() {
     tmux(&["send-keys", "exit", "Enter"]);
     let _ = tmux(&["kill-server"]);
 }
+
+/// Installs a unit into multi-user.target of the distribution.
+fn add_unit(d: &Distro, name: &str, service: &str) {
+    d.write(
+        &format!("/etc/systemd/system/{name}"),
+        format!("[Unit]\nDescription=test unit\n\n[Service]\n{service}\n\n[Install]\nWantedBy=multi-user.target\n"),
+    );
+    let wants = d.path("/etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).expect("mkdir");
+    std::os::unix::fs::symlink(format!("/etc/systemd/system/{name}"), wants.join(name))
+        .expect("enable");
+}
+
+#[test]
+fn a_degraded_system_does_not_block_and_gets_one_line_naming_the_failed_units() {
+    let d = distro(Variant::Debian);
+    add_unit(
+        &d,
+        "fails-on-purpose.service",
+        "Type=oneshot\nExecStart=/bin/false",
+    );
+    let out = sh(&d, "echo in");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "in\n");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("degraded")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("fails-on-purpose.service"), "{stderr}");
+}
+
+#[test]
+fn a_boot_slower_than_boot_timeout_gives_the_shell_with_one_line_naming_the_state() {
+    let d = distro(Variant::Debian);
+    add_unit(
+        &d,
+        "slow-on-purpose.service",
+        "Type=oneshot\nExecStart=/bin/sleep 20",
+    );
+    let config = fs::read_to_string(d.path(CONFIG)).expect("config");
+    d.write(
+        CONFIG,
+        config.replace("boot-timeout = 30", "boot-timeout = 2"),
+    );
+    let out = sh(&d, "cat /proc/1/comm");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "systemd\n");
+    assert!(
+        stderr.contains("not ready after 2 s (state: starting)"),
+        "{stderr}"
+    );
+}
