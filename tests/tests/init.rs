@@ -635,10 +635,18 @@ fn ctrl_c_interrupts_sleep_and_the_shell_survives() {
         outside(&d, "pgrep -x sleep >/dev/null && echo y") == "y"
     });
     tmux(&["send-keys", "C-c"]);
-    tmux(&["send-keys", "echo rc=$? survived-$((6*7))", "Enter"]);
+    tmux(&[
+        "send-keys",
+        "echo rc=$? survived-$((6*7)) argv0=$0",
+        "Enter",
+    ]);
     wait_until("the shell to answer", || screen().contains("survived-42"));
     let shown = screen();
     assert!(shown.contains("rc=130"), "{shown}");
+    assert!(
+        shown.contains("argv0=-bash"),
+        "a login shell for a login start: {shown}"
+    );
     assert!(
         !shown.lines().any(|l| l.trim() == "not-interrupted"),
         "{shown}"
