@@ -51,7 +51,7 @@ pub enum Mode {
     Status,
     Shutdown,
     Recovery,
-    /// Root's shell: `login` when argv[0] starts with `-`; `args` after argv[0], untouched.
+    /// Root's shell: `login` when `argv[0]` starts with `-`; `args` after `argv[0]`, untouched.
     Shell {
         login: bool,
         args: Vec<OsString>,
@@ -89,7 +89,7 @@ pub fn parse(argv: Vec<OsString>, pid: i32) -> Result<Mode, String> {
     Ok(Mode::Shell { login, args })
 }
 
-/// The last path component (for a login argv[0], "-bash").
+/// The last path component (for a login `argv[0]`, "-bash").
 pub fn basename(path: &OsStr) -> &OsStr {
     use std::os::unix::ffi::OsStrExt;
     let bytes = path.as_bytes();

@@ -25,7 +25,7 @@ pub struct Target {
     pub cwd: Option<PathBuf>,
 }
 
-/// argv for `shell`: a login argv[0] (`-bash`) when asked, else the shell's path; then `args`
+/// argv for `shell`: a login `argv[0]` (`-bash`) when asked, else the shell's path; then `args`
 /// exactly.
 pub fn shell_argv(shell: &OsString, login: bool, args: &[OsString]) -> Vec<CString> {
     let argv0 = if login {

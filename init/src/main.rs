@@ -2,6 +2,9 @@
 //! once as PID 1 of its own PID and mount namespaces and runs the default user's shell inside,
 //! or, as PID 1 (native mode), prepares and becomes systemd. See `init --help` and docs/init.md.
 
+// A shell wrapper must never die on something a user can cause.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod args;
 mod commands;
 mod config;

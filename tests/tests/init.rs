@@ -527,6 +527,13 @@ fn native_mode_boots_with_init_as_sbin_init() {
     assert_eq!(handle(&d), "");
     let out = sh(&d, "sudo -i sh -c 'id -u; cat /proc/1/comm' 2>/dev/null");
     assert_eq!(assert_ok(&out), "0\nsystemd\n");
+    // Services reach Windows through WSL's stable socket.
+    let out = sh(
+        &d,
+        "sudo systemd-run --quiet --wait --pipe sh -c \
+         'echo $WSL_INTEROP; echo ping | socat - UNIX-CONNECT:\"$WSL_INTEROP\"' 2>/dev/null",
+    );
+    assert_eq!(assert_ok(&out), "/run/WSL/1_interop\npong\n");
 }
 
 #[test]
@@ -705,4 +712,38 @@ fn a_boot_slower_than_boot_timeout_gives_the_shell_with_one_line_naming_the_stat
         stderr.contains("not ready after 2 s (state: starting)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_waiting_parent_ignores_sigint_and_passes_sigterm_on() {
+    let d = distro(Variant::Debian);
+    assert_ok(&sh(&d, "true"));
+    let child = d
+        .command()
+        .args([
+            "--",
+            "trap 'echo got-term; exit 7' TERM; echo started; sleep 1000 >/dev/null 2>&1 & wait",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The waiting init: the process in WSL's namespace running init's binary.
+    let find = format!(
+        "for p in /proc/[0-9]*; do [ \"$(readlink $p/exe)\" = {INIT} ] && echo ${{p#/proc/}}; done"
+    );
+    let mut waiting = String::new();
+    wait_until("the waiting init", || {
+        waiting = outside(&d, &find);
+        !waiting.is_empty() && outside(&d, "pgrep -x sleep >/dev/null && echo y") == "y"
+    });
+    outside(
+        &d,
+        &format!("kill -INT {waiting}; kill -QUIT {waiting}; sleep 0.2; kill -TERM {waiting}"),
+    );
+    let out = child.wait_with_output().expect("wait");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout} {stderr}");
+    assert_eq!(stdout, "started\ngot-term\n");
 }
