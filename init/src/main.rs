@@ -3,7 +3,10 @@
 //! or, as PID 1 (native mode), prepares and becomes systemd. See `init --help` and docs/init.md.
 
 // A shell wrapper must never die on something a user can cause.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod args;
 mod commands;
