@@ -16,6 +16,9 @@ pub struct Handle {
     pub starttime: u64,
     pub pid_ns: u64,
     pub mnt_ns: u64,
+    /// False while the starting shell waits for READY=1: other shells then wait for the lock
+    /// instead of entering a systemd that is still booting (or not even exec'd yet).
+    pub ready: bool,
 }
 
 /// A validated handle with its namespaces open (they stay valid while we hold them).
@@ -30,18 +33,25 @@ impl Handle {
         let mut fields = text.split_whitespace();
         let mut next = || fields.next()?.parse::<u64>().ok();
         let pid = i32::try_from(next()?).ok().filter(|&p| p > 1)?;
+        let (starttime, pid_ns, mnt_ns) = (next()?, next()?, next()?);
+        let ready = fields.next() != Some("booting");
         Some(Handle {
             pid,
-            starttime: next()?,
-            pid_ns: next()?,
-            mnt_ns: next()?,
+            starttime,
+            pid_ns,
+            mnt_ns,
+            ready,
         })
     }
 
     pub fn render(&self) -> String {
         format!(
-            "{} {} {} {}\n",
-            self.pid, self.starttime, self.pid_ns, self.mnt_ns
+            "{} {} {} {} {}\n",
+            self.pid,
+            self.starttime,
+            self.pid_ns,
+            self.mnt_ns,
+            if self.ready { "ready" } else { "booting" }
         )
     }
 
@@ -53,6 +63,7 @@ impl Handle {
             starttime: starttime(pid)?,
             pid_ns: ino("pid")?,
             mnt_ns: ino("mnt")?,
+            ready: false,
         })
     }
 
@@ -115,13 +126,18 @@ mod tests {
 
     #[test]
     fn render_parse_round_trip() {
-        let h = Handle {
+        let mut h = Handle {
             pid: 4242,
             starttime: 99,
             pid_ns: 4026531836,
             mnt_ns: 4026531841,
+            ready: false,
         };
         assert_eq!(Handle::parse(&h.render()), Some(h));
+        h.ready = true;
+        assert_eq!(Handle::parse(&h.render()), Some(h));
+        // Without the state word (older or hand-written files): ready.
+        assert_eq!(Handle::parse("4242 99 4026531836 4026531841"), Some(h));
     }
 
     #[test]

@@ -307,11 +307,18 @@ fn boot_wait(
     listener: &Listener,
     status_r: &mut File,
 ) -> Result<Open, Error> {
-    let handle =
+    let mut handle =
         Handle::of_process(pid).map_err(|e| Error::io("inspect", format!("/proc/{pid}"), e))?;
     handle
         .save()
         .map_err(|e| Error::io("write", handle::FILE, e))?;
+    // Whatever happens next, later shells may enter without the lock once we are done.
+    let mark_ready = |mut handle: Handle| {
+        handle.ready = true;
+        if let Err(e) = handle.save() {
+            crate::say!("cannot write {}: {e}", handle::FILE);
+        }
+    };
     let process =
         sys::pidfd(pid).map_err(|e| Error::io("open", format!("a pidfd for {pid}"), e))?;
     let timeout = Duration::from_secs(u64::from(config.boot_timeout_secs));
@@ -329,6 +336,7 @@ fn boot_wait(
             "activation still running after {} s; starting the shell anyway",
             config.boot_timeout_secs
         );
+        mark_ready(handle);
         return handle
             .open()
             .ok_or_else(|| Error::Boot("systemd's namespace vanished".into()));
@@ -344,6 +352,8 @@ fn boot_wait(
     let open = handle
         .open()
         .ok_or_else(|| Error::Boot("systemd exited while booting".into()))?;
+    handle.ready = true;
+    mark_ready(handle);
     match outcome {
         Outcome::TimedOut => crate::say!(
             "systemd is not ready after {} s (state: {}); starting the shell anyway",

@@ -25,7 +25,9 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
         Place::NativeSession => Err(enter::in_place(&config, login, args)),
         Place::Outside => {
             remove_leftover_installer();
-            let open = match Handle::load().and_then(|h| h.open()) {
+            // A booting systemd is entered only through the lock (after its READY=1).
+            let ready = Handle::load().filter(|h| h.ready);
+            let open = match ready.and_then(|h| h.open()) {
                 Some(open) => open,
                 None => match namespace::start(&config) {
                     Ok(open) => open,

@@ -453,13 +453,29 @@ fn a_stale_handle_pointing_at_an_unrelated_live_process_does_not_fool_it() {
 fn a_ten_second_activation_does_not_break_the_first_shell() {
     let d = distro(Variant::Nixos);
     d.write("/etc/nixos-test/activation-delay", "10\n");
-    let out = sh(
-        &d,
-        "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated",
-    );
-    assert_eq!(assert_ok(&out), "systemd\nactivated\n");
+    let cmd = "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated";
+    let spawn = || {
+        d.command()
+            .args(["--", cmd])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let first = spawn();
+    // A second shell while the activation runs waits for systemd rather than entering early.
+    wait_until("the handle of the booting systemd", || {
+        !handle(&d).is_empty()
+    });
+    let second = spawn();
+    for child in [first, second] {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(assert_ok(&out), "systemd\nactivated\n");
+    }
     // It ran once, before systemd.
     assert_eq!(outside(&d, "wc -l < /run/nixos-activation.log"), "1");
+    assert_eq!(systemd_pid1s(&d), 1);
 }
 
 #[test]
