@@ -39,6 +39,14 @@ pub fn join(key: &str) -> Result<()> {
         .map_err(|e| Error::io("cannot join cgroup", &procs, e))
 }
 
+/// Moves the calling process out of the instance's cgroup (into `wsl-sim`), so the
+/// instance's cgroup can be removed once its processes are gone.
+pub fn leave() -> Result<()> {
+    let procs = hierarchy()?.join("wsl-sim/cgroup.procs");
+    fs::write(&procs, format!("{}\n", std::process::id()))
+        .map_err(|e| Error::io("cannot leave cgroup via", &procs, e))
+}
+
 /// Removes the instance's cgroup and whatever systemd created below it, deepest first.
 /// Processes leave cgroups asynchronously after they die, so it retries for a while.
 pub fn remove(key: &str) {

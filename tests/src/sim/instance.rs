@@ -1,7 +1,7 @@
 //! Starting and stopping a distribution's instance, the way WSL's VM does: a detached
-//! keeper process (the "VM side") puts itself in the instance's cgroup, enters fresh PID,
-//! mount, UTS, IPC and cgroup namespaces and starts PID 1 there (see `pid1`). The keeper
-//! waits for PID 1 and cleans up after it.
+//! keeper process (the "VM side") puts itself in the instance's cgroup, enters a fresh PID
+//! namespace and starts PID 1 there (see `pid1`, which enters fresh mount, UTS, IPC and cgroup
+//! namespaces). The keeper waits for PID 1 and cleans up after it.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -73,11 +73,10 @@ pub fn start(state: &State, name: &str) -> Result<Instance> {
 /// The keeper: `wsl-sim __keeper DISTRO NAME KEY`, stdout a pipe to `start`.
 pub fn keeper(distro: &Path, name: &str, key: &str) -> Result<()> {
     cgroup::create_and_join(key)?;
-    let flags = sys::CLONE_NEWPID
-        | sys::CLONE_NEWNS
-        | sys::CLONE_NEWUTS
-        | sys::CLONE_NEWIPC
-        | sys::CLONE_NEWCGROUP;
+    // Only the PID namespace is entered here (it applies to the child); PID 1 enters the
+    // others itself, so the keeper stays in the host's mount and cgroup namespaces: pivot_root
+    // would otherwise move its root too, and it could not remove the instance's cgroup.
+    let flags = sys::CLONE_NEWPID;
     sys::unshare(flags).map_err(|e| Error::Boot(format!("unshare: {e}")))?;
     // The child is PID 1 of the new PID namespace.
     let mut pid1 = Command::new("/proc/self/exe")
@@ -89,6 +88,7 @@ pub fn keeper(distro: &Path, name: &str, key: &str) -> Result<()> {
         .spawn()
         .map_err(|e| Error::io("cannot start PID 1 from", "/proc/self/exe", e))?;
     println!("pid {}", pid1.id());
+    cgroup::leave()?;
     let instance = start_time(pid1.id()).map(|start_time| Instance {
         pid: pid1.id(),
         start_time,

@@ -23,6 +23,10 @@ const WSL_MASKED_UNITS: &[&str] = &[
 /// `wsl-sim __pid1 DISTRO NAME`; stdout is the pipe on which `ready` is announced.
 pub fn main(distro: &Path, name: &str) -> Result<()> {
     let conf = WslConf::read(distro);
+    // Born in the instance's cgroup: a cgroup namespace makes it the root of this view. The
+    // mount namespace is PID 1's own, so its pivot_root moves no one else's root.
+    let flags = sys::CLONE_NEWCGROUP | sys::CLONE_NEWNS | sys::CLONE_NEWUTS | sys::CLONE_NEWIPC;
+    sys::unshare(flags).map_err(|e| Error::Boot(format!("unshare: {e}")))?;
     mount_wsl_filesystems(distro)?;
     let _ = sys::sethostname(&hostname(name));
     std::env::set_current_dir(distro).map_err(|e| Error::io("cannot enter", distro, e))?;
