@@ -12,7 +12,7 @@ const SCRATCH_ROOT: &str = "/var/tmp/wsl-sim-tests";
 
 /// Fails the test, loudly, when it cannot do what it must (namespaces and mounts need root).
 pub fn require_root() {
-    // SAFETY-free check through /proc: the effective uid is the fifth field of "Uid:".
+    // The effective uid is the second number of the "Uid:" line.
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let euid = status
         .lines()
@@ -23,6 +23,24 @@ pub fn require_root() {
         euid, "0",
         "this test boots distributions in namespaces and needs root: run scripts/test as root"
     );
+}
+
+/// Runs `script` with `sh -ec` on the host; the test fails when the script does.
+pub fn host_sh(script: &str) {
+    let status = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+    assert!(status.success(), "failed: {script}");
+}
+
+/// A command's stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The repository's top folder.

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, text, Distro, Variant};
 
 const INIT: &str = "/usr/libexec/nixos-wsl/init";
 const CONFIG: &str = "/etc/nixos-wsl/init.conf";
@@ -71,13 +71,6 @@ fn packed(variant: Variant) -> &'static Path {
 fn distro(variant: Variant) -> Distro {
     require_root();
     Distro::from_tree(packed(variant))
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `wsl -- CMD`: through root's shell, init.

@@ -6,9 +6,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, text, Distro, Variant};
 
 const INIT: &str = "/usr/libexec/nixos-wsl/init";
 
@@ -50,13 +50,6 @@ fn stand_in_init(dir: &Path) -> PathBuf {
         .expect("chmod");
     assert!(status.success());
     path
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

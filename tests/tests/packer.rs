@@ -11,18 +11,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use wsl_sim::{dist_bin, require_root, scratch_dir, Distro};
+use wsl_sim::{dist_bin, host_sh, require_root, scratch_dir, Distro};
 
 const INIT: &str = "usr/libexec/nixos-wsl/init";
-
-fn sh(script: &str) {
-    let status = Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .status()
-        .expect("sh runs");
-    assert!(status.success(), "failed: {script}");
-}
 
 fn packer(args: &[&OsStr]) -> Output {
     Command::new(dist_bin("packer"))
@@ -65,7 +56,7 @@ fn fixture(dir: &Path) -> PathBuf {
     fs::create_dir_all(&root).expect("mkdir");
     let r = root.display();
     let long = long_name();
-    sh(&format!(
+    host_sh(&format!(
         "cd {r}
          mkdir -p etc bin usr/bin sbin home/nixos tmp dev nix/store '{long}/bin'
          printf 'root:x:0:0:root:/root:/bin/sh\\nnixos:x:1000:100::/home/nixos:/bin/sh\\n' > etc/passwd
@@ -436,7 +427,7 @@ fn output_is_byte_identical_across_runs_and_thread_counts() {
     let dir = scratch_dir("packer-determinism");
     let src = fixture(&dir);
     // Enough data for several 1 MiB chunks.
-    sh(&format!(
+    host_sh(&format!(
         "head -c 5000000 /dev/urandom | base64 > {}/usr/bin/big",
         src.display()
     ));
@@ -466,7 +457,7 @@ fn a_tarball_with_hard_links_round_trips() {
     let dir = scratch_dir("packer-tarball");
     let src = fixture(&dir);
     let tarball = dir.join("source.tar.gz");
-    sh(&format!(
+    host_sh(&format!(
         "tar --xattrs --xattrs-include='*' -C {} -czf {} .",
         src.display(),
         tarball.display()
@@ -495,7 +486,7 @@ fn files_over_8_gib_get_a_pax_size() {
     let dir = scratch_dir("packer-big");
     let src = dir.join("src");
     // A sparse file on disk, written as a real entry of 8 GiB + 1 byte.
-    sh(&format!(
+    host_sh(&format!(
         "mkdir -p {0}/etc {0}/big && truncate -s 8589934593 {0}/big/file",
         src.display()
     ));
@@ -586,7 +577,7 @@ fn bad_input_gets_a_message_and_leaves_no_file() {
 
     // A truncated tarball and one that is not a tarball at all.
     let good = dir.join("good.tar.gz");
-    sh(&format!(
+    host_sh(&format!(
         "tar -C {} -czf {} .",
         src.display(),
         good.display()
@@ -623,7 +614,7 @@ fn bad_input_gets_a_message_and_leaves_no_file() {
     let unreadable = src.join("usr/bin/secret");
     fs::write(&unreadable, b"secret").expect("secret");
     fs::set_permissions(&unreadable, fs::Permissions::from_mode(0o000)).expect("chmod");
-    sh(&format!("chmod -R a+rX {0}/etc {0}/usr/bin/random && chmod 0777 {1} && chmod 0000 {2} && chmod a+x {3}", src.display(), out_dir.display(), unreadable.display(), dir.display()));
+    host_sh(&format!("chmod -R a+rX {0}/etc {0}/usr/bin/random && chmod 0777 {1} && chmod 0000 {2} && chmod a+x {3}", src.display(), out_dir.display(), unreadable.display(), dir.display()));
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(dist_bin("packer"))
@@ -639,7 +630,7 @@ fn bad_input_gets_a_message_and_leaves_no_file() {
     // A full disk: a 2 MiB tmpfs for 5 MiB of random data.
     let full = dir.join("full");
     fs::create_dir_all(&full).expect("mkdir");
-    sh(&format!(
+    host_sh(&format!(
         "mount -t tmpfs -o size=2m tmpfs {} && head -c 5000000 /dev/urandom > {}/usr/bin/big",
         full.display(),
         src.display()
@@ -652,7 +643,7 @@ fn bad_input_gets_a_message_and_leaves_no_file() {
         full.join("x.tar.gz").as_os_str(),
     ]);
     let left = fs::read_dir(&full).map(|d| d.count()).unwrap_or(0);
-    sh(&format!("umount {}", full.display()));
+    host_sh(&format!("umount {}", full.display()));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

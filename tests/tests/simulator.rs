@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+use wsl_sim::{dist_bin, host_sh, require_root, rootfs, scratch_dir, Distro, Variant};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -14,15 +14,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn sh(script: &str) {
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .status()
-        .expect("sh runs");
-    assert!(status.success(), "{script}");
 }
 
 /// A tar archive written by Python's tarfile, `body` adding entries to `t`.
@@ -53,7 +44,7 @@ fn import_boots_debians_real_systemd_natively() {
     let archive = dir.join("debian.tar");
     // WSL imports plain tar as well as tar.gz; the Debian tree's few hard links are written
     // out as files, as any archive WSL accepts must be.
-    sh(&format!(
+    host_sh(&format!(
         "tar --numeric-owner --xattrs --xattrs-include='*' --hard-dereference -C {} -cf {} .",
         rootfs(Variant::Debian).display(),
         archive.display()

@@ -82,34 +82,8 @@ fn remove(dir: &Path) {
 /// Where PATH (absolute, as seen inside the tree) leads inside ROOT, following symlinks the way
 /// the tree's own processes would (absolute targets are relative to ROOT).
 fn resolve_in(root: &Path, path: &str) -> PathBuf {
-    let mut resolved = PathBuf::from("/");
-    let mut pending: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let candidate = resolved.join(&part);
-        let host = root.join(candidate.strip_prefix("/").expect("absolute"));
-        match fs::read_link(&host) {
-            Ok(target) => {
-                hops += 1;
-                assert!(hops < 40, "symlink loop resolving {path}");
-                let target = target.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    resolved = PathBuf::from("/");
-                }
-                pending.extend(target.split('/').rev().map(str::to_owned));
-            }
-            Err(_) => resolved = candidate,
-        }
-    }
-    root.join(resolved.strip_prefix("/").expect("absolute"))
+    wsl_sim::sim::import::resolve_in(root, path)
+        .unwrap_or_else(|| panic!("symlink loop resolving {path}"))
 }
 
 fn is_store_name(name: &str) -> bool {

@@ -166,10 +166,10 @@ fn mount_wsl_filesystems(root: &Path) -> Result<()> {
 /// `[boot] systemd=true`: PID 1 becomes the distribution's /sbin/init with `container=wsl`;
 /// a child stays behind as WSL's init, serving the stable interop socket /run/WSL/1_interop.
 fn boot_systemd() -> Result<()> {
+    let runtime_units = Path::new("/run/systemd/system");
+    let _ = fs::create_dir_all(runtime_units);
     for unit in WSL_MASKED_UNITS {
-        let dir = Path::new("/run/systemd/system");
-        let _ = fs::create_dir_all(dir);
-        let _ = std::os::unix::fs::symlink("/dev/null", dir.join(unit));
+        let _ = std::os::unix::fs::symlink("/dev/null", runtime_units.join(unit));
     }
     let _ = fs::set_permissions("/run/WSL", fs::Permissions::from_mode(0o755));
     Command::new("/init")
