@@ -1,6 +1,6 @@
 //! Running the user's shell: inside systemd's namespaces (join, fork, wait) or in place.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use crate::env::{self, Inputs};
 use crate::error::Error;
 use crate::handle::Open;
 use crate::namespace::INTEROP_LINK;
-use crate::sys::{self, Exit, Fork};
+use crate::sys::{self, Exit, SpawnError};
 use crate::user::User;
 
 /// Everything the shell's exec needs, prepared before forking.
@@ -126,19 +126,39 @@ pub fn enter(
     drop(open);
     let target = target(config, login, args, cwd);
     sys::ignore_terminal_signals();
-    // SAFETY: init is single-threaded; the child execs or exits.
-    match unsafe { sys::fork() }.map_err(|e| Error::io("fork", "the shell", e))? {
-        Fork::Child => {
-            let err = exec(&target);
-            crate::say!("{err}");
-            sys::exit_now(i32::from(err.exit_code()))
-        }
-        Fork::Parent(pid) => {
-            sys::forward_signals_to(pid);
-            let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
-            Ok(ExitCode::from(exit_code(status)))
-        }
-    }
+    let pid = spawn(&target)?;
+    sys::forward_signals_to(pid);
+    let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
+    Ok(ExitCode::from(exit_code(status)))
+}
+
+/// Starts the shell as the user in a child; returns once it has exec'd.
+fn spawn(target: &Target) -> Result<i32, Error> {
+    let user = &target.user;
+    let cwd = target.cwd.clone().and_then(env::cstring);
+    let home = env::cstring(user.home.clone());
+    let dirs: Vec<&CStr> = cwd
+        .as_deref()
+        .into_iter()
+        .chain(home.as_deref())
+        .chain(Some(c"/"))
+        .collect();
+    sys::spawn_shell(&sys::ShellSpawn {
+        program: &target.program,
+        argv: &target.argv,
+        envp: &target.env,
+        groups: &user.groups,
+        gid: user.gid,
+        uid: user.uid,
+        dirs: &dirs,
+    })
+    .map_err(|e| match e {
+        SpawnError::Exec(err) => Error::Exec {
+            path: user.shell.to_string_lossy().into_owned(),
+            err,
+        },
+        SpawnError::Setup(step, err) => Error::io(step, format!("for user {}", user.name), err),
+    })
 }
 
 /// The shell's code, or 128+N for signal N.

@@ -89,8 +89,8 @@ impl Handle {
     /// WSL's own namespace is forged or stale).
     pub fn open(&self) -> Option<Open> {
         let pid = self.pid;
-        let pid_ns = File::open(format!("/proc/{pid}/ns/pid")).ok()?;
-        let mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok()?;
+        let pid_ns = crate::sys::open_read_only(&format!("/proc/{pid}/ns/pid")).ok()?;
+        let mnt_ns = crate::sys::open_read_only(&format!("/proc/{pid}/ns/mnt")).ok()?;
         let ino = |f: &File| f.metadata().map(|m| m.ino()).ok();
         if ino(&pid_ns)? != self.pid_ns || ino(&mnt_ns)? != self.mnt_ns {
             return None;

@@ -25,6 +25,10 @@ mod wrapper;
 
 use std::process::ExitCode;
 
+/// dlmalloc instead of musl's malloc, which maps and unmaps memory for each small file read.
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 use args::Mode;
 use error::Error;
 

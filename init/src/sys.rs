@@ -57,6 +57,135 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     io::Error::last_os_error()
 }
 
+/// The user's shell as [`spawn_shell`] starts it: everything the child needs, prepared
+/// before, because the child may only make system calls on memory it shares with us.
+pub struct ShellSpawn<'a> {
+    pub program: &'a CStr,
+    pub argv: &'a [CString],
+    pub envp: &'a [CString],
+    pub groups: &'a [u32],
+    pub gid: u32,
+    pub uid: u32,
+    /// Tried in order as the user (the caller's directory, home, `/`).
+    pub dirs: &'a [&'a CStr],
+}
+
+/// Why [`spawn_shell`] failed.
+pub enum SpawnError {
+    /// A step before the exec (`clone`, `setgroups`, `setgid`, `setuid`).
+    Setup(&'static str, io::Error),
+    Exec(io::Error),
+}
+
+/// What the cloned child reads, and writes back when a step fails.
+struct ChildState<'a> {
+    spawn: &'a ShellSpawn<'a>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    failed: Option<(&'static str, i32)>,
+}
+
+const EXEC_STEP: &str = "exec";
+
+/// Stack of the cloned child until it execs: a few system calls deep.
+const CHILD_STACK: usize = 16 * 1024;
+
+/// Starts the shell as a child that becomes the user, changes directory and execs, and
+/// returns its pid once it has exec'd. It is cloned the way posix_spawn does it
+/// (`CLONE_VM | CLONE_VFORK`, own stack, all signals blocked meanwhile): none of init's memory
+/// is copied and we sleep until the exec, which saves a fork's page-table copy and
+/// copy-on-write faults on every shell (posix_spawn itself cannot set groups and ids).
+/// A failed step comes back with its error, the child reaped.
+pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
+    let list = |items: &[CString]| -> Vec<*const libc::c_char> {
+        items
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let mut state = ChildState {
+        spawn,
+        argv: list(spawn.argv),
+        envp: list(spawn.envp),
+        failed: None,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The stack grows down from its (16-byte aligned) end.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: `shell_child` runs on its own stack, touches only `state` (alive until the
+    // child has exec'd or exited: CLONE_VFORK suspends us until then) and makes only system
+    // calls. All signals stay blocked across the clone so no handler of ours runs on the
+    // child's stack; the child unblocks them after resetting dispositions.
+    let (pid, err) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            shell_child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::addr_of_mut!(state).cast(),
+        );
+        let err = io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        (pid, err)
+    };
+    drop(stack);
+    if pid == -1 {
+        return Err(SpawnError::Setup("clone", err));
+    }
+    match state.failed {
+        None => Ok(pid),
+        Some((step, errno)) => {
+            let _ = wait_for(pid);
+            let err = io::Error::from_raw_os_error(errno);
+            Err(match step {
+                EXEC_STEP => SpawnError::Exec(err),
+                _ => SpawnError::Setup(step, err),
+            })
+        }
+    }
+}
+
+/// The cloned child of [`spawn_shell`]: system calls only, no allocation, no locks.
+extern "C" fn shell_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is the parent's ChildState, which outlives us (CLONE_VFORK).
+    let state = unsafe { &mut *arg.cast::<ChildState<'_>>() };
+    let spawn = state.spawn;
+    let fail = |state: &mut ChildState<'_>, step: &'static str, err: io::Error| -> ! {
+        state.failed = Some((step, err.raw_os_error().unwrap_or(libc::EIO)));
+        // SAFETY: ends only this child (it is its own thread group).
+        unsafe { libc::_exit(127) }
+    };
+    if let Err((step, err)) = become_user(spawn.groups, spawn.gid, spawn.uid) {
+        fail(state, step, err);
+    }
+    for dir in spawn.dirs {
+        // SAFETY: dir is a NUL-terminated string.
+        if unsafe { libc::chdir(dir.as_ptr()) } == 0 {
+            break;
+        }
+    }
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
+        set_disposition(signal, libc::SIG_DFL);
+    }
+    // SAFETY: an empty set, initialised before use; argv and envp are null-terminated
+    // arrays of NUL-terminated strings owned by the suspended parent.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::execve(
+            spawn.program.as_ptr(),
+            state.argv.as_ptr(),
+            state.envp.as_ptr(),
+        );
+    }
+    fail(state, EXEC_STEP, io::Error::last_os_error())
+}
+
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -301,12 +430,22 @@ pub fn reap_any() -> io::Result<()> {
     check(unsafe { libc::waitpid(-1, &mut status, 0) }).map(drop)
 }
 
+/// Opens `path` read-only with one system call (musl's `open` adds an `fcntl` for
+/// `O_CLOEXEC`, which this kernel has honoured for years).
+pub fn open_read_only(path: &str) -> io::Result<File> {
+    use rustix::fs::{open, Mode, OFlags};
+    Ok(File::from(open(
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?))
+}
+
 /// Reads a small file with as few system calls as possible (open, read until EOF, close:
 /// no `fstat`, no `fcntl`), on the hot path of every shell. /proc files are built in full on
 /// each read call, so one large read also builds them once.
 pub fn read_file(path: &str) -> io::Result<Vec<u8>> {
-    use rustix::fs::{open, Mode, OFlags};
-    let fd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = open_read_only(path)?;
     let mut buf = vec![0u8; 8192];
     let mut len = 0;
     loop {

@@ -40,15 +40,16 @@ impl User {
         };
         let mut groups = vec![gid];
         for line in group.split(|&b| b == b'\n') {
-            let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-            if fields.len() < 4 {
+            // name:password:gid:members, without a vector per line (every shell reads this).
+            let mut fields = line.splitn(4, |&b| b == b':').skip(2);
+            let (Some(gid), Some(members)) = (fields.next(), fields.next()) else {
                 continue;
-            }
-            let member = fields[3]
+            };
+            let member = members
                 .trim_ascii_end()
                 .split(|&b| b == b',')
                 .any(|m| m == name.as_bytes());
-            if let (true, Some(g)) = (member, number(fields[2])) {
+            if let (true, Some(g)) = (member, number(gid)) {
                 if !groups.contains(&g) {
                     groups.push(g);
                 }
