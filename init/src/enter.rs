@@ -52,10 +52,12 @@ pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<P
     });
     let nixos = Path::new("/run/current-system").exists() || Path::new("/etc/NIXOS").exists();
     let runtime_dir = format!("/run/user/{}", user.uid);
-    let lingering = Path::new("/var/lib/systemd/linger")
-        .join(&user.name)
-        .exists();
-    let runtime_dir = (lingering || Path::new(&runtime_dir).is_dir()).then_some(runtime_dir);
+    let lingering = || {
+        Path::new("/var/lib/systemd/linger")
+            .join(&user.name)
+            .exists()
+    };
+    let runtime_dir = (Path::new(&runtime_dir).is_dir() || lingering()).then_some(runtime_dir);
     let env = env::build(Inputs {
         caller: env::caller(),
         system_path: env::system_path(&user.name, nixos),
