@@ -82,6 +82,8 @@ struct ChildState<'a> {
     spawn: &'a ShellSpawn<'a>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
+    /// The signal mask to exec with: ours from before the clone.
+    mask: libc::sigset_t,
     failed: Option<(&'static str, i32)>,
 }
 
@@ -108,6 +110,8 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
         spawn,
         argv: list(spawn.argv),
         envp: list(spawn.envp),
+        // SAFETY: a plain C struct, filled in by sigprocmask below before the child reads it.
+        mask: unsafe { std::mem::zeroed() },
         failed: None,
     };
     let mut stack = vec![0u8; CHILD_STACK];
@@ -116,12 +120,12 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
     // SAFETY: `shell_child` runs on its own stack, touches only `state` (alive until the
     // child has exec'd or exited: CLONE_VFORK suspends us until then) and makes only system
     // calls. All signals stay blocked across the clone so no handler of ours runs on the
-    // child's stack; the child unblocks them after resetting dispositions.
-    let (pid, err) = unsafe {
+    // child's stack; the child restores the mask after resetting dispositions. `failed` is
+    // read back volatile: the child wrote it through the pointer while we were suspended.
+    let (pid, err, failed) = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut state.mask);
         let pid = libc::clone(
             shell_child,
             top as *mut libc::c_void,
@@ -129,14 +133,14 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
             std::ptr::addr_of_mut!(state).cast(),
         );
         let err = io::Error::last_os_error();
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        (pid, err)
+        libc::sigprocmask(libc::SIG_SETMASK, &state.mask, std::ptr::null_mut());
+        (pid, err, std::ptr::read_volatile(&state.failed))
     };
     drop(stack);
     if pid == -1 {
         return Err(SpawnError::Setup("clone", err));
     }
-    match state.failed {
+    match failed {
         None => Ok(pid),
         Some((step, errno)) => {
             let _ = wait_for(pid);
@@ -171,12 +175,10 @@ extern "C" fn shell_child(arg: *mut libc::c_void) -> libc::c_int {
     for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
         set_disposition(signal, libc::SIG_DFL);
     }
-    // SAFETY: an empty set, initialised before use; argv and envp are null-terminated
-    // arrays of NUL-terminated strings owned by the suspended parent.
+    // SAFETY: the mask is the parent's, saved before the clone; argv and envp are
+    // null-terminated arrays of NUL-terminated strings owned by the suspended parent.
     unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &state.mask, std::ptr::null_mut());
         libc::execve(
             spawn.program.as_ptr(),
             state.argv.as_ptr(),
