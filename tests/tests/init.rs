@@ -724,6 +724,32 @@ fn a_boot_slower_than_boot_timeout_gives_the_shell_with_one_line_naming_the_stat
 }
 
 #[test]
+fn the_shell_starts_with_no_signal_ignored_or_blocked() {
+    // init ignores SIGINT and SIGQUIT while it waits, and Rust's runtime ignores SIGPIPE: none
+    // of that may reach the user's commands (`yes | head` must end by SIGPIPE, Ctrl-C must
+    // interrupt). The direct run (`-e`) shows what WSL's relay hands over.
+    let d = distro(Variant::Debian);
+    let masks = "grep -E '^Sig(Blk|Ign)' /proc/self/status";
+    let direct = outside(&d, masks);
+    let through_init = assert_ok(&sh(&d, masks));
+    assert_eq!(through_init.trim(), direct);
+    let ignored = through_init
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("SigIgn");
+    for signal in [2, 3, 13] {
+        assert_eq!(ignored & (1 << (signal - 1)), 0, "signal {signal} ignored");
+    }
+    let out = sh(&d, "yes | head -n 2; echo \"${PIPESTATUS[0]}\"");
+    assert_eq!(
+        assert_ok(&out),
+        "y\ny\n141\n",
+        "yes ends by SIGPIPE (128 + 13)"
+    );
+}
+
+#[test]
 fn the_waiting_parent_ignores_sigint_and_passes_sigterm_on() {
     let d = distro(Variant::Debian);
     assert_ok(&sh(&d, "true"));
