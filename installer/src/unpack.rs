@@ -1,9 +1,9 @@
 //! Pass 2: writes verified entries under a root directory descriptor.
 //!
-//! Regular files are created in place when the name is free, otherwise written to a temporary
-//! name in the same directory and renamed over the old one (a running binary or `/bin/sh` is
-//! replaced, never written into). Everything else (symlinks, hard links, devices) is made
-//! under the temporary name and renamed. Metadata order keeps privileges: data, owner, mode
+//! Regular files, symlinks and hard links are created in place when the name is free (the
+//! common case: a fresh tree), otherwise made under a temporary name in the same directory and
+//! renamed over the old one (a running binary or `/bin/sh` is replaced, never written into).
+//! Devices and FIFOs always go through the temporary name. Metadata order keeps privileges: data, owner, mode
 //! (setuid survives), xattrs (`security.capability` after the chown that would clear it),
 //! times. Directories get theirs at the end, children before parents. The files that switch
 //! the system over ([`HELD_BACK`](crate::rules::HELD_BACK)) are written under a staged name
@@ -16,9 +16,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::Timespec;
 use rustix::fs::{
-    chownat, fchmod, fchown, fsetxattr, futimens, linkat, makedev, mknodat, openat, renameat,
-    symlinkat, unlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid,
-    XattrFlags,
+    chownat, fchmod, fchown, fsetxattr, futimens, linkat, makedev, mknodat, openat, openat2,
+    renameat, symlinkat, unlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags,
+    Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
@@ -114,6 +114,9 @@ fn times(e: &Entry) -> Timestamps {
 
 impl Unpacker {
     pub fn new(root: OwnedFd) -> Self {
+        // Files are created with the archive's mode (main sets this too; it is restored to
+        // 022 before init is exec'd).
+        rustix::process::umask(Mode::empty());
         Unpacker {
             flusher: Flusher::start(root.as_fd()),
             stack: DirStack::new(root),
@@ -153,8 +156,8 @@ impl Unpacker {
                 } else {
                     tname.to_vec()
                 };
-                let root = self.stack.root();
-                let fd = open_path(root, tdir)
+                let fd = self
+                    .link_dir(tdir)
                     .map_err(|err| TarError::Source(Error::io(show(target), "open", err)))?;
                 Some((fd, tname))
             }
@@ -174,18 +177,18 @@ impl Unpacker {
             Kind::File => {
                 // In place when the name is free (the common case: an empty tree), else via the
                 // temporary name.
-                let (fd, temp) = match openat(
-                    parent,
-                    final_name.as_slice(),
-                    NEW_FILE,
-                    Mode::from_raw_mode(0o600),
-                ) {
+                // Created with its final mode when no chown follows (the umask is 0 while we
+                // unpack): one fchmod less per file. A chown would clear setuid bits, so then
+                // the mode is set after it.
+                let chown = (e.uid, e.gid) != (euid, egid);
+                let create_mode = Mode::from_raw_mode(if chown { 0o600 } else { e.mode });
+                let (fd, temp) = match openat(parent, final_name.as_slice(), NEW_FILE, create_mode)
+                {
                     Ok(fd) => (fd, false),
                     Err(Errno::EXIST) => {
                         remove_all(parent, TEMP, &shown).map_err(TarError::Source)?;
                         (
-                            openat(parent, TEMP, NEW_FILE, Mode::from_raw_mode(0o600))
-                                .map_err(io("create"))?,
+                            openat(parent, TEMP, NEW_FILE, create_mode).map_err(io("create"))?,
                             true,
                         )
                     }
@@ -206,41 +209,66 @@ impl Unpacker {
                 if let Some(f) = self.flusher.as_mut() {
                     f.wrote(e.size);
                 }
-                set_meta(file.as_fd(), e, euid, egid).map_err(io("set metadata of"))?;
+                set_meta(file.as_fd(), e, euid, egid, chown).map_err(io("set metadata of"))?;
                 drop(file);
                 if temp {
                     replace(parent, &final_name, &shown).map_err(TarError::Source)?;
                 }
             }
             Kind::Symlink(target) => {
-                fresh_temp(parent, &shown).map_err(TarError::Source)?;
-                symlinkat(target.as_slice(), parent, TEMP).map_err(io("create symlink"))?;
+                // In place when the name is free (a killed run that left it without its owner
+                // or times finds the name taken next time and replaces it), else via TEMP.
+                let temp = match symlinkat(target.as_slice(), parent, final_name.as_slice()) {
+                    Ok(()) => false,
+                    Err(Errno::EXIST) => {
+                        fresh_temp(parent, &shown).map_err(TarError::Source)?;
+                        symlinkat(target.as_slice(), parent, TEMP).map_err(io("create symlink"))?;
+                        true
+                    }
+                    Err(err) => return Err(io("create symlink")(err)),
+                };
+                let name = if temp { TEMP } else { final_name.as_slice() };
                 if (e.uid, e.gid) != (euid, egid) {
                     chownat(
                         parent,
-                        TEMP,
+                        name,
                         Some(Uid::from_raw(e.uid)),
                         Some(Gid::from_raw(e.gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
                     .map_err(io("chown"))?;
                 }
-                utimensat(parent, TEMP, &times(e), AtFlags::SYMLINK_NOFOLLOW)
+                utimensat(parent, name, &times(e), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(io("set times of"))?;
-                replace(parent, &final_name, &shown).map_err(TarError::Source)?;
+                if temp {
+                    replace(parent, &final_name, &shown).map_err(TarError::Source)?;
+                }
             }
             Kind::HardLink(_) => {
                 let (tdir, tname) = link_source
                     .as_ref()
                     .ok_or_else(|| io("link")(Errno::INVAL))?;
-                fresh_temp(parent, &shown).map_err(TarError::Source)?;
-                linkat(tdir, tname.as_slice(), parent, TEMP, AtFlags::empty())
-                    .map_err(io("hard-link"))?;
-                replace(parent, &final_name, &shown).map_err(TarError::Source)?;
-                // rename(2) does nothing when both names are already the same file.
-                match unlinkat(parent, TEMP, AtFlags::empty()) {
-                    Ok(()) | Err(Errno::NOENT) => {}
-                    Err(err) => return Err(io("remove temporary name of")(err)),
+                // In place when the name is free (one system call), else via TEMP.
+                match linkat(
+                    tdir,
+                    tname.as_slice(),
+                    parent,
+                    final_name.as_slice(),
+                    AtFlags::empty(),
+                ) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        fresh_temp(parent, &shown).map_err(TarError::Source)?;
+                        linkat(tdir, tname.as_slice(), parent, TEMP, AtFlags::empty())
+                            .map_err(io("hard-link"))?;
+                        replace(parent, &final_name, &shown).map_err(TarError::Source)?;
+                        // rename(2) does nothing when both names are already the same file.
+                        match unlinkat(parent, TEMP, AtFlags::empty()) {
+                            Ok(()) | Err(Errno::NOENT) => {}
+                            Err(err) => return Err(io("remove temporary name of")(err)),
+                        }
+                    }
+                    Err(err) => return Err(io("hard-link")(err)),
                 }
             }
             Kind::Char(major, minor) | Kind::Block(major, minor) => {
@@ -266,6 +294,23 @@ impl Unpacker {
             self.staged.insert(e.name.clone());
         }
         Ok(())
+    }
+
+    /// The directory of a hard link's target: one `openat2` that refuses any symlink on the
+    /// way (what the component-by-component walk of [`open_path`] does in one system call per
+    /// component), falling back to that walk on kernels without `openat2` (before 5.6).
+    fn link_dir(&self, dir: &[u8]) -> rustix::io::Result<OwnedFd> {
+        let path: &[u8] = if dir.is_empty() { b"." } else { dir };
+        match openat2(
+            self.stack.root(),
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH,
+        ) {
+            Err(Errno::NOSYS) => open_path(self.stack.root(), dir),
+            other => other,
+        }
     }
 
     fn dir(&mut self, e: &Entry) -> Result<(), Error> {
@@ -306,7 +351,7 @@ impl Unpacker {
                 .stack
                 .dir(&d.path, false)?
                 .ok_or_else(|| Error::io(show(&d.path), "open directory", Errno::NOTDIR))?;
-            set_meta(fd, &d.entry, u32::MAX, u32::MAX)
+            set_meta(fd, &d.entry, u32::MAX, u32::MAX, true)
                 .map_err(|err| Error::io(show(&d.path), "set metadata of", err))?;
         }
         Ok(())
@@ -371,12 +416,21 @@ fn special(
     replace(parent, name, &shown).map_err(TarError::Source)
 }
 
-/// Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities), then times.
-fn set_meta(fd: BorrowedFd<'_>, e: &Entry, euid: u32, egid: u32) -> rustix::io::Result<()> {
+/// Owner, then mode (chown clears setuid) unless `set_mode` is false (created with it), then
+/// xattrs (chown clears capabilities), then times.
+fn set_meta(
+    fd: BorrowedFd<'_>,
+    e: &Entry,
+    euid: u32,
+    egid: u32,
+    set_mode: bool,
+) -> rustix::io::Result<()> {
     if (e.uid, e.gid) != (euid, egid) {
         fchown(fd, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)))?;
     }
-    fchmod(fd, Mode::from_raw_mode(e.mode))?;
+    if set_mode {
+        fchmod(fd, Mode::from_raw_mode(e.mode))?;
+    }
     for (name, value) in &e.xattrs {
         fsetxattr(fd, name.as_slice(), value, XattrFlags::empty())?;
     }
