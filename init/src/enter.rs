@@ -1,4 +1,4 @@
-//! Running the user's shell: inside systemd's namespaces (join, fork, wait) or in place.
+//! Running the user's shell: inside systemd's namespaces (join, clone, wait) or in place.
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::fd::AsFd;
@@ -16,7 +16,7 @@ use crate::namespace::INTEROP_LINK;
 use crate::sys::{self, Exit, SpawnError};
 use crate::user::User;
 
-/// Everything the shell's exec needs, prepared before forking.
+/// Everything the shell's exec needs, prepared before the child is cloned.
 pub struct Target {
     pub user: User,
     pub program: CString,
@@ -87,7 +87,7 @@ pub fn exec(target: &Target) -> Error {
     if !moved && std::env::set_current_dir(home).is_err() {
         let _ = std::env::set_current_dir("/");
     }
-    sys::restore_signals_after_fork();
+    sys::default_dispositions();
     let err = sys::execve(&target.program, &target.argv, &target.env);
     Error::Exec {
         path: user.shell.to_string_lossy().into_owned(),
@@ -129,7 +129,6 @@ pub fn enter(
     let target = target(config, login, args, cwd);
     sys::ignore_terminal_signals();
     let pid = spawn(&target)?;
-    sys::forward_signals_to(pid);
     let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
     Ok(ExitCode::from(exit_code(status)))
 }
@@ -159,6 +158,7 @@ fn spawn(target: &Target) -> Result<i32, Error> {
             path: user.shell.to_string_lossy().into_owned(),
             err,
         },
+        SpawnError::Setup("clone", err) => Error::io("start", "the shell", err),
         SpawnError::Setup(step, err) => Error::io(step, format!("for user {}", user.name), err),
     })
 }

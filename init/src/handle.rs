@@ -85,8 +85,8 @@ impl Handle {
 
     /// Opens the namespaces of the recorded pid and checks they are the recorded ones, of the
     /// same process (start time, read after opening: a reused pid has another), in a PID
-    /// namespace other than ours (systemd's is always a new one: a handle naming a process of
-    /// WSL's own namespace is forged or stale).
+    /// namespace other than the one `/proc` shows (WSL's: systemd's is always a new one, so a
+    /// handle naming a process of WSL's own namespace is forged or stale).
     pub fn open(&self) -> Option<Open> {
         let pid = self.pid;
         let pid_ns = crate::sys::open_read_only(&format!("/proc/{pid}/ns/pid")).ok()?;
@@ -95,8 +95,9 @@ impl Handle {
         if ino(&pid_ns)? != self.pid_ns || ino(&mnt_ns)? != self.mnt_ns {
             return None;
         }
-        // PID 1 of this /proc shares our PID namespace (WSL's, or systemd's when inside), and
-        // its entry is cached, unlike /proc/self of a new process (15 us on every shell).
+        // PID 1 of this /proc is in the namespace our pids are numbered in (WSL's: open() runs
+        // outside systemd only), and its entry is cached, unlike /proc/self of a new process
+        // (15 us on every shell).
         let own = std::fs::metadata("/proc/1/ns/pid").ok()?.ino();
         if own == self.pid_ns || starttime(pid).ok()? != self.starttime {
             return None;

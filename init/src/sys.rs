@@ -97,7 +97,9 @@ const CHILD_STACK: usize = 16 * 1024;
 /// (`CLONE_VM | CLONE_VFORK`, own stack, all signals blocked meanwhile): none of init's memory
 /// is copied and we sleep until the exec, which saves a fork's page-table copy and
 /// copy-on-write faults on every shell (posix_spawn itself cannot set groups and ids).
-/// A failed step comes back with its error, the child reaped.
+/// SIGTERM and SIGHUP are forwarded to the child from the moment it exists (installed while
+/// signals are still blocked, so one sent during the exec reaches the shell instead of
+/// killing us). A failed step comes back with its error, the child reaped.
 pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
     let list = |items: &[CString]| -> Vec<*const libc::c_char> {
         items
@@ -120,8 +122,9 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
     // SAFETY: `shell_child` runs on its own stack, touches only `state` (alive until the
     // child has exec'd or exited: CLONE_VFORK suspends us until then) and makes only system
     // calls. All signals stay blocked across the clone so no handler of ours runs on the
-    // child's stack; the child restores the mask after resetting dispositions. `failed` is
-    // read back volatile: the child wrote it through the pointer while we were suspended.
+    // child's stack; the child restores the mask after resetting dispositions. The child
+    // writes `failed` through the pointer handed to clone (an opaque call, so the compiler
+    // reloads it); the volatile read only makes that explicit.
     let (pid, err, failed) = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -133,8 +136,12 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
             std::ptr::addr_of_mut!(state).cast(),
         );
         let err = io::Error::last_os_error();
+        let failed = std::ptr::read_volatile(&state.failed);
+        if pid > 0 && failed.is_none() {
+            forward_signals_to(pid);
+        }
         libc::sigprocmask(libc::SIG_SETMASK, &state.mask, std::ptr::null_mut());
-        (pid, err, std::ptr::read_volatile(&state.failed))
+        (pid, err, failed)
     };
     drop(stack);
     if pid == -1 {
@@ -172,9 +179,7 @@ extern "C" fn shell_child(arg: *mut libc::c_void) -> libc::c_int {
             break;
         }
     }
-    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
-        set_disposition(signal, libc::SIG_DFL);
-    }
+    default_dispositions();
     // SAFETY: the mask is the parent's, saved before the clone; argv and envp are
     // null-terminated arrays of NUL-terminated strings owned by the suspended parent.
     unsafe {
@@ -485,10 +490,10 @@ pub fn become_user(groups: &[u32], gid: u32, uid: u32) -> Result<(), (&'static s
     raw(ret, "setuid")
 }
 
-/// In a forked child about to exec: default dispositions for the signals init changed before
-/// forking (SIGINT, SIGQUIT ignored by the waiting parent; SIGPIPE ignored by Rust's runtime).
-/// init never blocks signals, so the mask is already empty.
-pub fn restore_signals_after_fork() {
+/// Before exec'ing a shell: default dispositions for the signals init may have changed
+/// (SIGINT, SIGQUIT ignored by the waiting parent; SIGPIPE ignored by Rust's runtime). Only
+/// `sigaction` system calls: safe in the cloned child of [`spawn_shell`].
+pub fn default_dispositions() {
     for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
         set_disposition(signal, libc::SIG_DFL);
     }
