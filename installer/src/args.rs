@@ -85,7 +85,6 @@ chunk index); removed with the installer once the system is installed.
 
 Environment (for tests and benchmarks only):
   NIXOS_WSL_INSTALLER_CRASH_AT=N   SIGKILL itself at checkpoint N (0: print the count)
-  NIXOS_WSL_INSTALLER_KEEP=0       never keep the inflated payload in memory between passes
   (hidden flag --root DIR installs into DIR instead of / and does not exec)
 
 Exit codes: 1 the installer failed (the message says what; a damaged payload leaves the

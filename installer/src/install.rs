@@ -1,23 +1,31 @@
-//! The install itself: verify everything (pass 1), unpack (pass 2), make it durable, switch the
-//! system over, remove the installer. Every step can be killed and redone: see docs/installer.md
+//! The install itself: unpack into a staging directory while verifying everything, move the
+//! verified tree into place, make it durable, switch the system over, remove the installer. Every step can be killed and redone: see docs/installer.md
 //! for the order and why it is crash-safe.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{flock, openat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
+use rustix::fs::{
+    flock, fstat, futimens, mkdirat, openat, unlinkat, AtFlags, FlockOperation, Mode, OFlags,
+    Timespec, Timestamps,
+};
 use rustix::io::Errno;
 use wsl_common::manifest::Manifest;
 use wsl_common::paths;
 
 use crate::crash;
+use crate::dirwalk::{open_dir, remove_all};
 use crate::error::Error;
 use crate::inflate::Payload;
+use crate::merge::merge_into;
 use crate::progress::{say, Progress};
 use crate::rules::{Rules, Verdict};
-use crate::tar::{next_entry, skip_data, Stream, TarError};
-use crate::unpack::{commit_held_back, has_staged, record_dir_times, restore_dir_time, Unpacker};
+use crate::tar::{next_entry, skip_data, Entry, Stream, TarError};
+use crate::unpack::{
+    commit_held_back, has_staged, record_dir_times, restore_dir_time, set_dir_meta, Unpacker,
+};
 
 /// The times of the directories the switch-over touches, recorded after unpacking.
 const DIR_TIMES: &str = "/nixos-wsl/rootfs.dir-times";
@@ -63,8 +71,23 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     let outcome = if payload_path.exists() {
         let manifest = read_manifest(&manifest_path)?;
         let payload = Payload::open(&payload_path, manifest)?;
-        let kept = verify(&payload, quiet)?;
-        unpack(&payload, kept, &root_fd, quiet)?;
+        let stage = Stage::create(&dir)?;
+        let dirs = match unpack_verified(&payload, &stage.fd, quiet) {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                stage.discard(&dir);
+                return Err(e);
+            }
+        };
+        // Verified: from here the staged tree replaces the installer system.
+        merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
+        // Empty now, but for what mount points kept out.
+        remove_all(dir.as_fd(), STAGE.as_bytes(), STAGE_SHOWN)?;
+        if let Some(entry) = dirs.get(b"".as_slice()) {
+            set_dir_meta(root_fd.as_fd(), entry)
+                .map_err(|e| Error::io("/", "set metadata of", e))?;
+        }
+        crash::point();
         let times = record_dir_times(root_fd.as_fd())?;
         fs::write(root.join(rel(DIR_TIMES)), times)
             .map_err(|e| Error::io(DIR_TIMES, "write", e))?;
@@ -124,37 +147,85 @@ fn tar_error(payload: &Payload, e: TarError) -> Error {
     }
 }
 
-/// Keep the inflated tar between the passes when it takes at most half the available memory.
-fn keep_in_memory(tar_size: u64) -> bool {
-    if std::env::var("NIXOS_WSL_INSTALLER_KEEP").is_ok_and(|v| v == "0") {
-        return false;
-    }
-    let available = fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-        line.split_whitespace().nth(1)?.parse::<u64>().ok()
-    });
-    available.is_some_and(|kib| tar_size < kib * 1024 / 2)
+/// The staging directory, in the installer's folder (same filesystem as `/`): the archive is
+/// unpacked there while it is verified, and only moved into place once all of it checked out.
+const STAGE: &str = "stage";
+const STAGE_SHOWN: &str = "/nixos-wsl/stage";
+
+struct Stage {
+    fd: OwnedFd,
+    /// The installer folder's times before the stage was made, put back when it is discarded
+    /// (a refused payload leaves the tree exactly as it was).
+    folder_times: Timestamps,
 }
 
-/// Pass 1: inflates and parses everything, writes nothing. Returns the tar when kept.
-fn verify(payload: &Payload, quiet: bool) -> Result<Option<Vec<Vec<u8>>>, Error> {
+impl Stage {
+    /// A fresh, empty staging directory (a killed run's leftover is removed first).
+    fn create(folder: &OwnedFd) -> Result<Stage, Error> {
+        let st = fstat(folder).map_err(|e| Error::io(paths::INSTALLER_DIR, "stat", e))?;
+        let folder_times = Timestamps {
+            last_access: Timespec {
+                tv_sec: st.st_atime,
+                tv_nsec: st.st_atime_nsec as _,
+            },
+            last_modification: Timespec {
+                tv_sec: st.st_mtime,
+                tv_nsec: st.st_mtime_nsec as _,
+            },
+        };
+        remove_all(folder.as_fd(), STAGE.as_bytes(), STAGE_SHOWN)?;
+        mkdirat(folder, STAGE, Mode::from_raw_mode(0o700))
+            .map_err(|e| Error::io(STAGE_SHOWN, "create", e))?;
+        let fd = open_dir(folder.as_fd(), STAGE.as_bytes())
+            .map_err(|e| Error::io(STAGE_SHOWN, "open", e))?;
+        Ok(Stage { fd, folder_times })
+    }
+
+    /// Removes everything staged and puts the folder's times back.
+    fn discard(self, folder: &OwnedFd) {
+        drop(self.fd);
+        if let Err(e) = remove_all(folder.as_fd(), STAGE.as_bytes(), STAGE_SHOWN) {
+            say(&format!("{e}"));
+        }
+        let _ = futimens(folder, &self.folder_times);
+    }
+}
+
+/// One pass: inflates, checks and parses every entry, writing each into the stage as soon as it
+/// passed its own checks; the payload-wide checks (SHA-256, CRC-32, sizes, entry count) end the
+/// pass. Returns the archive's directory entries by path. On error the caller discards the
+/// stage, so nothing outside it was touched.
+fn unpack_verified(
+    payload: &Payload,
+    stage: &OwnedFd,
+    quiet: bool,
+) -> Result<HashMap<Vec<u8>, Entry>, Error> {
     let m = &payload.manifest;
-    let mut progress = Progress::new(m.tar_size * 2, quiet);
-    progress.phase("verifying", 0);
-    let mut stream = Stream::new(payload.tar_stream(), m.tar_size, keep_in_memory(m.tar_size));
+    let mut progress = Progress::new(m.tar_size, quiet);
+    progress.phase("installing", 0);
+    let stage_dup = rustix::io::fcntl_dupfd_cloexec(stage, 0)
+        .map_err(|e| Error::io(STAGE_SHOWN, "duplicate", e))?;
+    let mut unpacker = Unpacker::new(stage_dup);
+    let mut stream = Stream::new(payload.tar_stream(), m.tar_size);
     let mut rules = Rules::default();
-    let mut entries = 0u64;
-    loop {
-        let entry = next_entry(&mut stream).map_err(|e| tar_error(payload, e))?;
-        let Some(mut entry) = entry else { break };
+    let (mut entries, mut skipped) = (0u64, 0u64);
+    while let Some(mut entry) = next_entry(&mut stream).map_err(|e| tar_error(payload, e))? {
         entries += 1;
-        rules.check(&mut entry).map_err(|p| {
+        let verdict = rules.check(&mut entry).map_err(|p| {
             Error::corrupt(
                 &payload.path,
                 format!("the tar entry at byte {} is refused: {p}", entry.offset),
             )
         })?;
-        skip_data(&mut stream, entry.size).map_err(|e| tar_error(payload, e))?;
+        match verdict {
+            Verdict::Write => unpacker
+                .write(&entry, &mut stream)
+                .map_err(|e| tar_error(payload, e))?,
+            Verdict::Skip => {
+                skipped += 1;
+                skip_data(&mut stream, entry.size).map_err(|e| tar_error(payload, e))?;
+            }
+        }
         progress.update(stream.offset());
     }
     if stream.offset() != m.tar_size {
@@ -176,55 +247,16 @@ fn verify(payload: &Payload, quiet: bool) -> Result<Option<Vec<Vec<u8>>>, Error>
             ),
         ));
     }
-    progress.done(&format!(
-        "verified {entries} entries ({} MB)",
-        m.tar_size / 1_000_000
-    ));
-    Ok(stream.kept.take())
-}
-
-/// Pass 2: writes every entry over the root.
-fn unpack(
-    payload: &Payload,
-    kept: Option<Vec<Vec<u8>>>,
-    root: &OwnedFd,
-    quiet: bool,
-) -> Result<(), Error> {
-    let m = &payload.manifest;
-    let mut progress = Progress::new(m.tar_size, quiet);
-    progress.phase("unpacking", 0);
-    let source: Box<dyn Iterator<Item = Result<Vec<u8>, Error>> + Send> = match kept {
-        Some(buffers) => Box::new(buffers.into_iter().map(Ok)),
-        None => payload.tar_stream(),
-    };
-    let root_dup =
-        rustix::io::fcntl_dupfd_cloexec(root, 0).map_err(|e| Error::io("/", "duplicate", e))?;
-    let mut unpacker = Unpacker::new(root_dup);
-    let mut stream = Stream::new(source, m.tar_size, false);
-    let mut rules = Rules::default();
-    let mut skipped = 0u64;
-    while let Some(mut entry) = next_entry(&mut stream).map_err(|e| tar_error(payload, e))? {
-        let verdict = rules
-            .check(&mut entry)
-            .map_err(|p| Error::corrupt(&payload.path, p))?;
-        match verdict {
-            Verdict::Write => unpacker
-                .write(&entry, &mut stream)
-                .map_err(|e| tar_error(payload, e))?,
-            Verdict::Skip => {
-                skipped += 1;
-                skip_data(&mut stream, entry.size).map_err(|e| tar_error(payload, e))?;
-            }
-        }
-        progress.update(stream.offset());
-    }
-    unpacker.finish_dirs()?;
+    let dirs = unpacker.finish_dirs()?;
     if skipped > 0 && !quiet {
         say(&format!(
             "skipped {skipped} entries under paths WSL owns ({})",
             paths::WSL_OWNED.join(", ")
         ));
     }
-    progress.done(&format!("unpacked {} entries", m.entries));
-    Ok(())
+    progress.done(&format!(
+        "verified and unpacked {entries} entries ({} MB)",
+        m.tar_size / 1_000_000
+    ));
+    Ok(dirs)
 }

@@ -7,16 +7,17 @@ pub mod dirwalk;
 pub mod error;
 pub mod inflate;
 pub mod install;
+pub mod merge;
 pub mod progress;
 pub mod rules;
 pub mod tar;
 pub mod unpack;
 
-/// Pass 1 over an in-memory tar stream: every header parsed and every entry checked, as the
-/// installer does before writing anything. Returns the number of entries. For fuzzing.
+/// The checks over an in-memory tar stream: every header parsed and every entry checked, as the
+/// installer does before writing each into its staging directory. Returns the number of entries. For fuzzing.
 pub fn verify_tar(data: &[u8]) -> Result<u64, String> {
     let pieces = data.chunks(4096).map(|c| Ok(c.to_vec()));
-    let mut stream = tar::Stream::new(pieces, data.len() as u64, false);
+    let mut stream = tar::Stream::new(pieces, data.len() as u64);
     let mut rules = rules::Rules::default();
     let mut entries = 0;
     let show = |e: tar::TarError| format!("{e:?}");

@@ -18,19 +18,16 @@ pub struct Stream<I> {
     offset: u64,
     /// Total size the manifest promises (for the "runs past the end" check).
     pub size: u64,
-    /// Consumed buffers kept for a second pass, when asked.
-    pub kept: Option<Vec<Vec<u8>>>,
 }
 
 impl<I: Iterator<Item = Result<Vec<u8>, Error>>> Stream<I> {
-    pub fn new(source: I, size: u64, keep: bool) -> Self {
+    pub fn new(source: I, size: u64) -> Self {
         Stream {
             source,
             current: Vec::new(),
             pos: 0,
             offset: 0,
             size,
-            kept: keep.then(Vec::new),
         }
     }
 
@@ -44,12 +41,7 @@ impl<I: Iterator<Item = Result<Vec<u8>, Error>>> Stream<I> {
             match self.source.next() {
                 None => return Ok(false),
                 Some(buf) => {
-                    let old = std::mem::replace(&mut self.current, buf?);
-                    if let Some(kept) = self.kept.as_mut() {
-                        if !old.is_empty() {
-                            kept.push(old);
-                        }
-                    }
+                    self.current = buf?;
                     self.pos = 0;
                 }
             }
@@ -99,9 +91,6 @@ impl<I: Iterator<Item = Result<Vec<u8>, Error>>> Stream<I> {
     fn rest_is_zero(&mut self) -> Result<(), TarError> {
         loop {
             if !self.fill().map_err(TarError::Source)? {
-                if let Some(kept) = self.kept.as_mut() {
-                    kept.push(std::mem::take(&mut self.current));
-                }
                 return Ok(());
             }
             let slice = &self.current[self.pos..];
@@ -475,7 +464,7 @@ pub mod tests {
     }
 
     fn read_all(data: &[u8], step: usize) -> Result<Vec<Entry>, TarError> {
-        let mut s = Stream::new(pieces(data, step), data.len() as u64, false);
+        let mut s = Stream::new(pieces(data, step), data.len() as u64);
         let mut out = Vec::new();
         while let Some(e) = next_entry(&mut s)? {
             skip_data(&mut s, e.size)?;
@@ -516,7 +505,7 @@ pub mod tests {
         assert!(read_all(&data, 512).is_err_and(|e| format!("{e:?}").contains("runs past the end")));
         let data = archive(&[&header("f", b'0', 1000, "")]);
         let cut = &data[..BLOCK + 100];
-        let mut s = Stream::new(pieces(cut, 64), data.len() as u64, false);
+        let mut s = Stream::new(pieces(cut, 64), data.len() as u64);
         let e = next_entry(&mut s).expect("header").expect("entry");
         assert!(skip_data(&mut s, e.size).is_err());
         let mut data = archive(&[&header("f", b'0', 0, "")]);

@@ -9,7 +9,7 @@
 //! the system over ([`HELD_BACK`](crate::rules::HELD_BACK)) are written under a staged name
 //! and renamed into place by [`commit_held_back`] only once everything else is durable.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -343,7 +343,8 @@ impl Unpacker {
 
     /// Directories' owners, modes, xattrs and times, children before parents (reverse
     /// archive order), so creating an entry never touches a finished directory's mtime.
-    pub fn finish_dirs(&mut self) -> Result<(), Error> {
+    /// Returns each directory entry by path, for directories merged into existing ones.
+    pub fn finish_dirs(&mut self) -> Result<HashMap<Vec<u8>, Entry>, Error> {
         let dirs = std::mem::take(&mut self.dirs);
         for d in dirs.iter().rev() {
             crash::point();
@@ -354,7 +355,7 @@ impl Unpacker {
             set_meta(fd, &d.entry, u32::MAX, u32::MAX, true)
                 .map_err(|err| Error::io(show(&d.path), "set metadata of", err))?;
         }
-        Ok(())
+        Ok(dirs.into_iter().map(|d| (d.path, d.entry)).collect())
     }
 }
 
@@ -414,6 +415,11 @@ fn special(
         .map_err(io("chmod"))?;
     utimensat(parent, TEMP, &times(e), AtFlags::SYMLINK_NOFOLLOW).map_err(io("set times of"))?;
     replace(parent, name, &shown).map_err(TarError::Source)
+}
+
+/// A directory's owner, mode, xattrs and times from its archive entry.
+pub fn set_dir_meta(fd: BorrowedFd<'_>, e: &Entry) -> rustix::io::Result<()> {
+    set_meta(fd, e, u32::MAX, u32::MAX, true)
 }
 
 /// Owner, then mode (chown clears setuid) unless `set_mode` is false (created with it), then
