@@ -1,6 +1,6 @@
 //! What an entry may be: names inside the root, no way out through a symlink, hard links only
-//! to earlier entries. Pass 1 runs every entry through [`Rules::check`] before anything is
-//! written; pass 2 gets the same normalised entries.
+//! to earlier entries. Every entry goes through [`Rules::check`] before it is written into the
+//! staging directory, and the writer gets the normalised entry.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Pass 2: writes verified entries under a root directory descriptor.
+//! Writes checked entries under a root directory descriptor (the staging directory).
 //!
 //! Regular files, symlinks and hard links are created in place when the name is free (the
 //! common case: a fresh tree), otherwise made under a temporary name in the same directory and
