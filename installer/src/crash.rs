@@ -1,6 +1,6 @@
 //! Deterministic kill points for the crash test. `NIXOS_WSL_INSTALLER_CRASH_AT=N` makes the
 //! installer SIGKILL itself at its Nth checkpoint (every entry, every 256 KiB of file data,
-//! every hand-over step); `=0` only counts them and prints `checkpoints: COUNT` at the end.
+//! every move from the stage into place, every hand-over step); `=0` only counts them and prints `checkpoints: COUNT` at the end.
 //! Hidden: documented for tests, no use to anyone else.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -27,7 +27,7 @@ use crate::unpack::{
     commit_held_back, has_staged, record_dir_times, restore_dir_time, set_dir_meta, Unpacker,
 };
 
-/// The times of the directories the switch-over touches, recorded after unpacking.
+/// The times of the directories the switch-over touches, recorded once the tree is in place.
 const DIR_TIMES: &str = "/nixos-wsl/rootfs.dir-times";
 
 pub enum Outcome {
@@ -81,6 +81,7 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
         };
         // Verified: from here the staged tree replaces the installer system.
         merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
+        crash::point();
         // Empty now, but for what mount points kept out.
         remove_all(dir.as_fd(), STAGE.as_bytes(), STAGE_SHOWN)?;
         if let Some(entry) = dirs.get(b"".as_slice()) {
@@ -194,7 +195,7 @@ impl Stage {
 /// One pass: inflates, checks and parses every entry, writing each into the stage as soon as it
 /// passed its own checks; the payload-wide checks (SHA-256, CRC-32, sizes, entry count) end the
 /// pass. Returns the archive's directory entries by path. On error the caller discards the
-/// stage, so nothing outside it was touched.
+/// stage and puts the installer folder's times back (only its ctime shows the attempt).
 fn unpack_verified(
     payload: &Payload,
     stage: &OwnedFd,
@@ -250,8 +251,9 @@ fn unpack_verified(
     let dirs = unpacker.finish_dirs()?;
     if skipped > 0 && !quiet {
         say(&format!(
-            "skipped {skipped} entries under paths WSL owns ({})",
-            paths::WSL_OWNED.join(", ")
+            "skipped {skipped} entries under paths WSL or the installer own ({}, {})",
+            paths::WSL_OWNED.join(", "),
+            paths::INSTALLER_DIR
         ));
     }
     progress.done(&format!(

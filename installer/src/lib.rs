@@ -42,7 +42,7 @@ mod tests {
     /// A poor man's fuzz run in every `cargo test`: each byte of a small valid archive flipped
     /// in turn, and the archive cut at every block; the checks must answer, never panic.
     #[test]
-    fn pass_one_survives_every_single_byte_flip_and_cut() {
+    fn the_checks_survive_every_single_byte_flip_and_cut() {
         let pax = b"30 path=a/very/long/name/here\n25 SCHILY.xattr.user.k=v\n";
         let data = tar::tests::archive(&[
             &tar::tests::header("dir/", b'5', 0, ""),

@@ -59,6 +59,7 @@ pub fn merge_into(
                 let from = open_dir(src, &name).map_err(|e| Error::io(&shown, "open", e))?;
                 let to = open_dir(dst, &name).map_err(|e| Error::io(&shown, "open", e))?;
                 merge_into(from.as_fd(), to.as_fd(), &child, dirs)?;
+                crash::point();
                 if let Some(entry) = dirs.get(&child) {
                     set_dir_meta(to.as_fd(), entry)
                         .map_err(|e| Error::io(&shown, "set metadata of", e))?;
@@ -67,7 +68,9 @@ pub fn merge_into(
             }
             // A mount point (WSL's /run tmpfs, say): renames cannot cross into it, and what was
             // written there would not be part of the distribution's disk anyway.
-            Ok(there) if is_dir(there.st_mode) && there.st_dev != dst_dev => {
+            Ok(there)
+                if is_dir(staged.st_mode) && is_dir(there.st_mode) && there.st_dev != dst_dev =>
+            {
                 if !is_empty_dir(src, &name) {
                     say(&format!(
                         "{shown}: another filesystem is mounted there; the archive's entries \
@@ -79,6 +82,7 @@ pub fn merge_into(
             // rename(2) replaces a file or symlink, not a directory, nor a file by a directory.
             Ok(there) if is_dir(there.st_mode) || is_dir(staged.st_mode) => {
                 remove_all(dst, &name, &shown)?;
+                crash::point();
             }
             Ok(_) => {}
             Err(e) => return Err(Error::io(&shown, "stat", e)),

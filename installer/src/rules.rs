@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use wsl_common::paths::WSL_OWNED;
+use wsl_common::paths::{INSTALLER_DIR, WSL_OWNED};
 
 use crate::tar::{Entry, Kind};
 
@@ -80,12 +80,17 @@ pub fn normalize(raw: &[u8]) -> Result<Vec<u8>, String> {
     Ok(name.to_vec())
 }
 
-/// True for `/proc`, `/dev/x`, `/run/WSL/y`, ...: paths WSL mounts or owns.
+/// True for `/proc`, `/dev/x`, `/run/WSL/y`, ...: paths WSL mounts or owns, and the
+/// installer's own folder (`/nixos-wsl`: its payload, manifest and staging directory), which an
+/// archive's entries must not replace in the middle of the install.
 pub fn wsl_owned(path: &[u8]) -> bool {
-    WSL_OWNED.iter().any(|owned| {
-        let owned = &owned.as_bytes()[1..];
-        path == owned || (path.starts_with(owned) && path.get(owned.len()) == Some(&b'/'))
-    })
+    WSL_OWNED
+        .iter()
+        .chain(std::iter::once(&INSTALLER_DIR))
+        .any(|owned| {
+            let owned = &owned.as_bytes()[1..];
+            path == owned || (path.starts_with(owned) && path.get(owned.len()) == Some(&b'/'))
+        })
 }
 
 pub fn is_held_back(path: &[u8]) -> bool {
@@ -225,6 +230,17 @@ mod tests {
     fn wsl_owned_paths_are_skipped() {
         let mut r = Rules::default();
         assert_eq!(r.check(&mut entry("./proc/", Kind::Dir)), Ok(Verdict::Skip));
+        for installers_own in ["nixos-wsl", "nixos-wsl/rootfs.tar.gz", "nixos-wsl/stage"] {
+            assert_eq!(
+                r.check(&mut entry(installers_own, Kind::File)),
+                Ok(Verdict::Skip),
+                "{installers_own}"
+            );
+        }
+        assert_eq!(
+            r.check(&mut entry("nixos-wsl-not-ours", Kind::File)),
+            Ok(Verdict::Write)
+        );
         assert_eq!(
             r.check(&mut entry("run/WSL/x", Kind::File)),
             Ok(Verdict::Skip)

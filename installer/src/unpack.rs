@@ -1,11 +1,11 @@
 //! Writes checked entries under a root directory descriptor (the staging directory).
 //!
-//! Regular files, symlinks and hard links are created in place when the name is free (the
-//! common case: a fresh tree), otherwise made under a temporary name in the same directory and
-//! renamed over the old one (a running binary or `/bin/sh` is replaced, never written into).
-//! Devices and FIFOs always go through the temporary name. Metadata order keeps privileges: data, owner, mode
-//! (setuid survives), xattrs (`security.capability` after the chown that would clear it),
-//! times. Directories get theirs at the end, children before parents. The files that switch
+//! Regular files, symlinks and hard links are created in place when the name is free (always in
+//! the fresh stage, but for a name the archive lists twice), otherwise made under a temporary
+//! name in the same directory and renamed over the old one. Devices and FIFOs always go through
+//! the temporary name. Metadata order keeps privileges: data, owner, mode (setuid survives),
+//! xattrs (`security.capability` after the chown that would clear it), times. Directories get
+//! theirs at the end, children before parents. The files that switch
 //! the system over ([`HELD_BACK`](crate::rules::HELD_BACK)) are written under a staged name
 //! and renamed into place by [`commit_held_back`] only once everything else is durable.
 
@@ -28,8 +28,8 @@ use crate::error::Error;
 use crate::rules::{is_held_back, HELD_BACK};
 use crate::tar::{padding, Entry, Kind, Stream, TarError};
 
-/// Temporary name for the entry being written (one per directory: entries are written one at
-/// a time; a leftover from a killed run is simply reused).
+/// Temporary name for an entry whose name is taken (an archive listing a name twice; one per
+/// directory: entries are written one at a time, and a leftover is simply reused).
 pub const TEMP: &[u8] = b".nixos-wsl-installer.tmp";
 /// Prefix of a held-back entry's staged name.
 pub const STAGED: &[u8] = b".nixos-wsl-held.";
@@ -216,8 +216,7 @@ impl Unpacker {
                 }
             }
             Kind::Symlink(target) => {
-                // In place when the name is free (a killed run that left it without its owner
-                // or times finds the name taken next time and replaces it), else via TEMP.
+                // In place when the name is free (always, in a fresh stage), else via TEMP.
                 let temp = match symlinkat(target.as_slice(), parent, final_name.as_slice()) {
                     Ok(()) => false,
                     Err(Errno::EXIST) => {
@@ -343,10 +342,15 @@ impl Unpacker {
 
     /// Directories' owners, modes, xattrs and times, children before parents (reverse
     /// archive order), so creating an entry never touches a finished directory's mtime.
-    /// Returns each directory entry by path, for directories merged into existing ones.
+    /// A directory the archive lists twice gets its last entry's metadata (as tar does). Returns
+    /// each directory's entry by path (the last), for directories merged into existing ones.
     pub fn finish_dirs(&mut self) -> Result<HashMap<Vec<u8>, Entry>, Error> {
         let dirs = std::mem::take(&mut self.dirs);
+        let mut done: HashSet<&[u8]> = HashSet::new();
         for d in dirs.iter().rev() {
+            if !done.insert(&d.path) {
+                continue;
+            }
             crash::point();
             let fd = self
                 .stack
