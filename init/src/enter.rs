@@ -158,8 +158,10 @@ fn spawn(target: &Target) -> Result<i32, Error> {
             path: user.shell.to_string_lossy().into_owned(),
             err,
         },
-        SpawnError::Setup("clone", err) => Error::io("start", "the shell", err),
-        SpawnError::Setup(step, err) => Error::io(step, format!("for user {}", user.name), err),
+        SpawnError::Clone(err) => Error::io("start", "the shell", err),
+        SpawnError::Credentials(step, err) => {
+            Error::io(step, format!("for user {}", user.name), err)
+        }
     })
 }
 

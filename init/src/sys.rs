@@ -45,12 +45,18 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// The null-terminated pointer array `execve` takes for `items` (which must outlive it).
+fn c_pointers(items: &[CString]) -> Vec<*const libc::c_char> {
+    items
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
 /// `execve(2)`; returns only on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
-    let mut args: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    args.push(std::ptr::null());
-    let mut env: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    env.push(std::ptr::null());
+    let (args, env) = (c_pointers(argv), c_pointers(envp));
     // SAFETY: path, every argument and every variable are NUL-terminated C strings that
     // outlive the call, and both arrays end with a null pointer.
     unsafe { libc::execve(path.as_ptr(), args.as_ptr(), env.as_ptr()) };
@@ -72,8 +78,10 @@ pub struct ShellSpawn<'a> {
 
 /// Why [`spawn_shell`] failed.
 pub enum SpawnError {
-    /// A step before the exec (`clone`, `setgroups`, `setgid`, `setuid`).
-    Setup(&'static str, io::Error),
+    /// No child could be made.
+    Clone(io::Error),
+    /// The child could not become the user (`setgroups`, `setgid`, `setuid`).
+    Credentials(&'static str, io::Error),
     Exec(io::Error),
 }
 
@@ -101,17 +109,10 @@ const CHILD_STACK: usize = 16 * 1024;
 /// signals are still blocked, so one sent during the exec reaches the shell instead of
 /// killing us). A failed step comes back with its error, the child reaped.
 pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
-    let list = |items: &[CString]| -> Vec<*const libc::c_char> {
-        items
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
-    };
     let mut state = ChildState {
         spawn,
-        argv: list(spawn.argv),
-        envp: list(spawn.envp),
+        argv: c_pointers(spawn.argv),
+        envp: c_pointers(spawn.envp),
         // SAFETY: a plain C struct, filled in by sigprocmask below before the child reads it.
         mask: unsafe { std::mem::zeroed() },
         failed: None,
@@ -145,7 +146,7 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
     };
     drop(stack);
     if pid == -1 {
-        return Err(SpawnError::Setup("clone", err));
+        return Err(SpawnError::Clone(err));
     }
     match failed {
         None => Ok(pid),
@@ -154,7 +155,7 @@ pub fn spawn_shell(spawn: &ShellSpawn<'_>) -> Result<i32, SpawnError> {
             let err = io::Error::from_raw_os_error(errno);
             Err(match step {
                 EXEC_STEP => SpawnError::Exec(err),
-                _ => SpawnError::Setup(step, err),
+                _ => SpawnError::Credentials(step, err),
             })
         }
     }

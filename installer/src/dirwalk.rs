@@ -110,18 +110,23 @@ pub fn remove_all(parent: BorrowedFd<'_>, name: &[u8], shown: &str) -> Result<()
         return Err(Error::io(shown, "replace", Errno::BUSY));
     }
     let dir = open_dir(parent, name).map_err(|e| Error::io(shown, "open directory", e))?;
-    let listing = Dir::read_from(&dir).map_err(|e| Error::io(shown, "list", e))?;
-    let mut children = Vec::new();
-    for item in listing {
-        let item = item.map_err(|e| Error::io(shown, "list", e))?;
-        let child = item.file_name().to_bytes();
-        if child != b"." && child != b".." {
-            children.push(child.to_vec());
-        }
-    }
-    for child in children {
+    for child in children(dir.as_fd(), shown)? {
         let shown_child = format!("{shown}/{}", String::from_utf8_lossy(&child));
         remove_all(dir.as_fd(), &child, &shown_child)?;
     }
     unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| Error::io(shown, "remove directory", e))
+}
+
+/// The names in directory `dir`, without `.` and `..`.
+pub fn children(dir: BorrowedFd<'_>, shown: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let listing = Dir::read_from(dir).map_err(|e| Error::io(shown, "list", e))?;
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| Error::io(shown, "list", e))?;
+        let name = item.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    Ok(names)
 }

@@ -1,6 +1,7 @@
 //! The install itself: unpack into a staging directory while verifying everything, move the
-//! verified tree into place, make it durable, switch the system over, remove the installer. Every step can be killed and redone: see docs/installer.md
-//! for the order and why it is crash-safe.
+//! verified tree into place, make it durable, switch the system over, remove the installer.
+//! Every step can be killed and redone: see docs/installer.md for the order and why it is
+//! crash-safe.
 
 use std::collections::HashMap;
 use std::fs;

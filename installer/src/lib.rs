@@ -14,7 +14,8 @@ pub mod tar;
 pub mod unpack;
 
 /// The checks over an in-memory tar stream: every header parsed and every entry checked, as the
-/// installer does before writing each into its staging directory. Returns the number of entries. For fuzzing.
+/// installer does before writing each into its staging directory. Returns the number of
+/// entries. For fuzzing.
 pub fn verify_tar(data: &[u8]) -> Result<u64, String> {
     let pieces = data.chunks(4096).map(|c| Ok(c.to_vec()));
     let mut stream = tar::Stream::new(pieces, data.len() as u64);

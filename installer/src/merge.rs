@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use rustix::fs::{fstat, renameat, statat, AtFlags, Dir, FileType};
+use rustix::fs::{fstat, renameat, statat, AtFlags, FileType};
 use rustix::io::Errno;
 
 use crate::crash;
-use crate::dirwalk::{open_dir, remove_all, show};
+use crate::dirwalk::{children, open_dir, remove_all, show};
 use crate::error::Error;
 use crate::progress::say;
 use crate::tar::Entry;
@@ -26,15 +26,7 @@ pub fn merge_into(
     dirs: &HashMap<Vec<u8>, Entry>,
 ) -> Result<(), Error> {
     let shown_dir = show(path);
-    let listing = Dir::read_from(src).map_err(|e| Error::io(&shown_dir, "list", e))?;
-    let mut names = Vec::new();
-    for item in listing {
-        let item = item.map_err(|e| Error::io(&shown_dir, "list", e))?;
-        let name = item.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
-        }
-    }
+    let names = children(src, &shown_dir)?;
     let dst_dev = fstat(dst)
         .map_err(|e| Error::io(&shown_dir, "stat", e))?
         .st_dev;
@@ -95,13 +87,8 @@ pub fn merge_into(
 
 /// True for a directory with nothing in it (an archive's bare `/run`, `/proc`, ...).
 fn is_empty_dir(parent: BorrowedFd<'_>, name: &[u8]) -> bool {
-    let Ok(fd) = open_dir(parent, name) else {
-        return false;
-    };
-    let Ok(listing) = Dir::read_from(&fd) else {
-        return false;
-    };
-    listing
-        .filter_map(Result::ok)
-        .all(|item| matches!(item.file_name().to_bytes(), b"." | b".."))
+    open_dir(parent, name)
+        .ok()
+        .and_then(|fd| children(fd.as_fd(), "").ok())
+        .is_some_and(|names| names.is_empty())
 }

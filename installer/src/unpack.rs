@@ -114,9 +114,6 @@ fn times(e: &Entry) -> Timestamps {
 
 impl Unpacker {
     pub fn new(root: OwnedFd) -> Self {
-        // Files are created with the archive's mode (main sets this too; it is restored to
-        // 022 before init is exec'd).
-        rustix::process::umask(Mode::empty());
         Unpacker {
             flusher: Flusher::start(root.as_fd()),
             stack: DirStack::new(root),
@@ -177,8 +174,8 @@ impl Unpacker {
             Kind::File => {
                 // In place when the name is free (the common case: an empty tree), else via the
                 // temporary name.
-                // Created with its final mode when no chown follows (the umask is 0 while we
-                // unpack): one fchmod less per file. A chown would clear setuid bits, so then
+                // Created with its final mode when no chown follows (main sets the umask to 0
+                // before installing): one fchmod less per file. A chown would clear setuid bits, so then
                 // the mode is set after it.
                 let chown = (e.uid, e.gid) != (euid, egid);
                 let create_mode = Mode::from_raw_mode(if chown { 0o600 } else { e.mode });
@@ -356,7 +353,7 @@ impl Unpacker {
                 .stack
                 .dir(&d.path, false)?
                 .ok_or_else(|| Error::io(show(&d.path), "open directory", Errno::NOTDIR))?;
-            set_meta(fd, &d.entry, u32::MAX, u32::MAX, true)
+            set_dir_meta(fd, &d.entry)
                 .map_err(|err| Error::io(show(&d.path), "set metadata of", err))?;
         }
         Ok(dirs.into_iter().map(|d| (d.path, d.entry)).collect())
