@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const SCRATCH_ROOT: &str = "/var/tmp/wsl-sim-tests";
+/// Where the tests' folders go; `WSL_SIM_TESTS_DIR` moves it, so two checkouts can run their
+/// suites at once without emptying each other's folders.
+fn scratch_root() -> PathBuf {
+    std::env::var_os("WSL_SIM_TESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/wsl-sim-tests"))
+}
 
 /// Fails the test, loudly, when it cannot do what it must (namespaces and mounts need root).
 pub fn require_root() {
@@ -96,7 +102,7 @@ pub fn rootfs(variant: Variant) -> PathBuf {
 /// A fresh, empty folder for one test, emptied of whatever an earlier run left there
 /// (running instances, mounts, files).
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(SCRATCH_ROOT).join(name);
+    let dir = scratch_root().join(name);
     clean(&dir);
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
