@@ -76,26 +76,53 @@ pub fn dist_bin(name: &str) -> PathBuf {
 pub enum Variant {
     /// Debian bookworm with systemd, user `nixos` (uid 1000, groups sudo and users).
     Debian,
-    /// The same with NixOS's layout on top (store paths, system profile, activate).
+    /// The faithful NixOS test system built with the toolkit's module (root's shell is init,
+    /// user `nixos` in wheel, wsl.conf and init.conf in /etc through /etc/static), as
+    /// nixos-install leaves it (docs/test-data.md).
     Nixos,
+    /// The same system without the module: root's shell is /run/current-system/sw/bin/bash.
+    NixosStock,
+    /// The module system as make-system-tarball leaves it, gzip: a `.tar.gz` file (the store
+    /// closure and /nix-path-registration only), not a tree.
+    NixosTarball,
+    /// The same archive, xz-compressed (make-system-tarball's default).
+    NixosTarballXz,
+    /// The old NixOS-shaped Debian tree (Debian's systemd and /usr, a two-link activate).
+    NixosShaped,
 }
 
-/// The cached tree of `variant` (read-only: copy it or use [`Distro::from_tree`]).
+impl Variant {
+    /// The variable scripts/test sets and the scripts/make-test-rootfs argument.
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Variant::Debian => ("TEST_ROOTFS_DEBIAN", "debian"),
+            Variant::Nixos => ("TEST_ROOTFS_NIXOS", "nixos"),
+            Variant::NixosStock => ("TEST_ROOTFS_NIXOS_STOCK", "nixos-stock"),
+            Variant::NixosTarball => ("TEST_ROOTFS_NIXOS_TARBALL", "nixos-tarball"),
+            Variant::NixosTarballXz => ("TEST_ROOTFS_NIXOS_TARBALL_XZ", "nixos-tarball-xz"),
+            Variant::NixosShaped => ("TEST_ROOTFS_NIXOS_SHAPED", "nixos-shaped"),
+        }
+    }
+}
+
+/// The cached tree of `variant` (read-only: copy it or use [`Distro::from_tree`]); for the
+/// tarball variants, the cached archive.
 pub fn rootfs(variant: Variant) -> PathBuf {
-    let (var, arg) = match variant {
-        Variant::Debian => ("TEST_ROOTFS_DEBIAN", "debian"),
-        Variant::Nixos => ("TEST_ROOTFS_NIXOS", "nixos"),
-    };
+    let (var, arg) = variant.source();
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         panic!(
             "{var} is not set: run scripts/test, or export {var}=$(scripts/make-test-rootfs {arg})"
         )
     });
-    assert!(
-        path.join("etc/passwd").is_file(),
-        "{var}={} is not a root filesystem",
-        path.display()
-    );
+    if matches!(variant, Variant::NixosTarball | Variant::NixosTarballXz) {
+        assert!(path.is_file(), "{var}={} is not an archive", path.display());
+    } else {
+        assert!(
+            path.join("etc/passwd").is_file(),
+            "{var}={} is not a root filesystem",
+            path.display()
+        );
+    }
     path
 }
 

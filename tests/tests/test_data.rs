@@ -1,8 +1,10 @@
-//! The test data itself: the NixOS-shaped test rootfs (scripts/lib/nixos-shape, via
-//! `scripts/make-test-rootfs nixos`) and the large store generator (scripts/make-nix-store).
-//! Other areas' tests and benchmarks rely on these shapes; these tests pin them down.
+//! The test data itself: the faithful NixOS test system (scripts/lib/nixos-system, via
+//! `scripts/make-test-rootfs nixos`, `nixos-stock`, `nixos-tarball`, `nixos-tarball-xz`), the
+//! old NixOS-shaped tree (scripts/lib/nixos-shape, `nixos-shaped`) and the large store
+//! generator (scripts/make-nix-store). Other areas' tests and benchmarks rely on these shapes;
+//! these tests pin them down.
 //!
-//! The NixOS tree comes from `TEST_ROOTFS_NIXOS` (scripts/test exports it).
+//! The trees come from `TEST_ROOTFS_NIXOS*` (scripts/test exports them).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,20 +21,9 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// The old NixOS-shaped tree (`nixos-shaped`).
 fn nixos_rootfs() -> PathBuf {
-    let path = std::env::var_os("TEST_ROOTFS_NIXOS").unwrap_or_else(|| {
-        panic!(
-            "TEST_ROOTFS_NIXOS is not set: run scripts/test, or export \
-             TEST_ROOTFS_NIXOS=$(scripts/make-test-rootfs nixos)"
-        )
-    });
-    let path = PathBuf::from(path);
-    assert!(
-        path.join("etc").is_dir(),
-        "TEST_ROOTFS_NIXOS={} is not a root filesystem",
-        path.display()
-    );
-    path
+    wsl_sim::rootfs(wsl_sim::Variant::NixosShaped)
 }
 
 fn require_root() {
@@ -49,10 +40,10 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = PathBuf::from(format!(
-            "/var/tmp/wsl-sim-tests/test-data-{}-{name}",
-            std::process::id()
-        ));
+        let top = std::env::var_os("WSL_SIM_TESTS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp/wsl-sim-tests"));
+        let dir = top.join(format!("test-data-{}-{name}", std::process::id()));
         remove(&dir);
         fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)
@@ -180,7 +171,7 @@ fn assert_optimised(store: &Path) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The NixOS-shaped test rootfs
+// The old NixOS-shaped test rootfs (nixos-shaped)
 
 fn system_path(root: &Path) -> String {
     let profiles = root.join("nix/var/nix/profiles");
@@ -205,7 +196,7 @@ fn system_path(root: &Path) -> String {
 }
 
 #[test]
-fn nixos_rootfs_has_store_paths_and_a_system_profile() {
+fn nixos_shaped_rootfs_has_store_paths_and_a_system_profile() {
     let root = nixos_rootfs();
     let system = system_path(&root);
     let names: Vec<String> = fs::read_dir(root.join("nix/store"))
@@ -246,7 +237,7 @@ fn nixos_rootfs_has_store_paths_and_a_system_profile() {
 }
 
 #[test]
-fn nixos_rootfs_has_activate_and_no_sbin_init() {
+fn nixos_shaped_rootfs_has_activate_and_no_sbin_init() {
     let root = nixos_rootfs();
     let system = system_path(&root);
     let activate = resolve_in(&root, "/nix/var/nix/profiles/system/activate");
@@ -273,7 +264,7 @@ fn nixos_rootfs_has_activate_and_no_sbin_init() {
 }
 
 #[test]
-fn nixos_rootfs_store_has_nix_modes_times_and_hard_links() {
+fn nixos_shaped_rootfs_store_has_nix_modes_times_and_hard_links() {
     let root = nixos_rootfs();
     let store = root.join("nix/store");
     let meta = store.metadata().expect("/nix/store");
@@ -295,7 +286,7 @@ fn chroot(root: &Path, command: &str) -> Output {
 }
 
 #[test]
-fn nixos_activate_creates_current_system_and_logs_each_run() {
+fn nixos_shaped_activate_creates_current_system_and_logs_each_run() {
     require_root();
     let source = nixos_rootfs();
     let scratch = Scratch::new("activate");
@@ -520,4 +511,586 @@ fn make_nix_store_refuses_bad_input_and_foreign_folders() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "left behind: {leftovers:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The faithful NixOS test system (nixos, nixos-stock, nixos-tarball, nixos-tarball-xz)
+
+use wsl_sim::Variant;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The ELF interpreter (PT_INTERP) of an x86-64 executable, if it has one.
+fn elf_interpreter(data: &[u8]) -> Option<String> {
+    let u16_at = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]) as usize;
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&data[at..at + 8]);
+        u64::from_le_bytes(b) as usize
+    };
+    assert_eq!(&data[..4], b"\x7fELF", "not an ELF file");
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..phnum).find_map(|i| {
+        let ph = phoff + i * phentsize;
+        let kind = u32::from_le_bytes([data[ph], data[ph + 1], data[ph + 2], data[ph + 3]]);
+        (kind == 3).then(|| {
+            let (off, size) = (u64_at(ph + 8), u64_at(ph + 32));
+            String::from_utf8_lossy(&data[off..off + size])
+                .trim_end_matches('\0')
+                .to_owned()
+        })
+    })
+}
+
+fn read_text(root: &Path, path: &str) -> String {
+    fs::read_to_string(resolve_in(root, path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// NAME's /etc/passwd line as fields.
+fn passwd_entry(root: &Path, name: &str) -> Option<Vec<String>> {
+    fs::read_to_string(root.join("etc/passwd"))
+        .expect("/etc/passwd")
+        .lines()
+        .map(|l| l.split(':').map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f[0] == name)
+}
+
+fn group_members(root: &Path, group: &str) -> Vec<String> {
+    fs::read_to_string(root.join("etc/group"))
+        .expect("/etc/group")
+        .lines()
+        .map(|l| l.split(':').map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f[0] == group)
+        .map(|f| {
+            f[3].split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The host's nix-store (Debian's nix-bin), which the registration tests use.
+fn nix_store(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new("nix-store")
+        .args(args)
+        .env("NIX_CONFIG", "build-users-group =")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nix-store is missing: scripts/lib/prerequisites installs nix-bin");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.unwrap_or_default()).expect("write");
+    drop(input);
+    child.wait_with_output().expect("nix-store")
+}
+
+fn copy_tree(source: &Path, dest: &Path) {
+    let status = Command::new("cp")
+        .args(["-a", "--"])
+        .arg(source)
+        .arg(dest)
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp -a {}", source.display());
+}
+
+#[test]
+fn faithful_nixos_keeps_every_program_in_store_paths() {
+    let root = wsl_sim::rootfs(Variant::Nixos);
+    let system = system_path(&root);
+    // nixos-install leaves the store, /etc, /var, homes, the mount points and two links.
+    let mut top: Vec<String> = fs::read_dir(&root)
+        .expect("/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        ["bin", "dev", "etc", "home", "nix", "proc", "root", "run", "sys", "tmp", "usr", "var"]
+    );
+    let listing = |dir: &str| -> Vec<String> {
+        fs::read_dir(root.join(dir))
+            .expect(dir)
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(listing("bin"), ["sh"], "/bin holds only activation's sh");
+    assert_eq!(listing("usr"), ["bin"]);
+    assert_eq!(listing("usr/bin"), ["env"], "/usr/bin holds only env");
+    assert_eq!(
+        listing("run"),
+        Vec::<String>::new(),
+        "/run is a tmpfs there"
+    );
+    let sh = resolve_in(&root, "/bin/sh");
+    assert!(sh.starts_with(root.join("nix/store")), "{}", sh.display());
+    assert!(sh.to_string_lossy().contains("-bash-"), "{}", sh.display());
+    assert!(resolve_in(&root, "/usr/bin/env")
+        .to_string_lossy()
+        .contains("-coreutils-"));
+    for path in [
+        "/lib/systemd/systemd",
+        "/usr/lib/systemd/systemd",
+        "/bin/login",
+        "/bin/mount",
+        "/sbin/init",
+        "/usr/sbin/init",
+    ] {
+        assert!(
+            resolve_in(&root, path).symlink_metadata().is_err(),
+            "{path} exists: NixOS has none"
+        );
+    }
+    for dir in DEFAULT_PATH.split(':') {
+        for tool in ["systemctl", "grep", "mount", "sudo", "bash"] {
+            let path = format!("{dir}/{tool}");
+            assert!(
+                resolve_in(&root, &path).symlink_metadata().is_err(),
+                "{path} is on the default PATH"
+            );
+        }
+    }
+    // systemd and the tools through the system, all ELF in store paths, loading glibc's
+    // loader from its store path.
+    for tool in [
+        "systemd/lib/systemd/systemd",
+        "sw/bin/systemctl",
+        "sw/bin/bash",
+        "sw/bin/sudo",
+        "sw/bin/grep",
+        "sw/bin/perl",
+        "sw/bin/nix-store",
+    ] {
+        let host = resolve_in(&root, &format!("{system}/{tool}"));
+        assert!(host.starts_with(root.join("nix/store")), "{tool}");
+        let data = fs::read(&host).unwrap_or_else(|e| panic!("{tool}: {e}"));
+        let interp = elf_interpreter(&data).unwrap_or_else(|| panic!("{tool}: no interpreter"));
+        assert!(
+            interp.starts_with("/nix/store/")
+                && interp.ends_with("-glibc-2.36/lib/ld-linux-x86-64.so.2"),
+            "{tool}: interpreter {interp}"
+        );
+        assert!(
+            resolve_in(&root, &interp).is_file(),
+            "{tool}: {interp} missing"
+        );
+    }
+    let names: Vec<String> = fs::read_dir(root.join("nix/store"))
+        .expect("/nix/store")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".links")
+        .collect();
+    for name in &names {
+        assert!(is_store_name(name), "/nix/store/{name}");
+    }
+    let meta = root.join("nix/store").metadata().expect("/nix/store");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o1775);
+    assert_eq!(meta.gid(), 30000, "/nix/store is nixbld's");
+    assert_store_metadata(&root.join("nix/store"));
+}
+
+#[test]
+fn faithful_nixos_units_come_only_from_the_etc_static_link() {
+    let root = wsl_sim::rootfs(Variant::Nixos);
+    assert_eq!(
+        fs::read_link(root.join("etc/systemd/system")).expect("/etc/systemd/system is a link"),
+        Path::new("/etc/static/systemd/system")
+    );
+    assert_eq!(
+        fs::read_link(root.join("etc/systemd/user")).expect("/etc/systemd/user is a link"),
+        Path::new("/etc/static/systemd/user")
+    );
+    let stat = fs::read_link(root.join("etc/static")).expect("/etc/static is a link");
+    let stat = stat.to_string_lossy();
+    let name = stat
+        .strip_prefix("/nix/store/")
+        .and_then(|n| n.strip_suffix("/etc"))
+        .unwrap_or_else(|| panic!("/etc/static -> {stat}"));
+    assert!(is_store_name(name) && name.ends_with("-etc"), "{stat}");
+    let units = resolve_in(&root, "/etc/systemd/system");
+    assert!(
+        units.starts_with(root.join("nix/store"))
+            && units.to_string_lossy().ends_with("-system-units"),
+        "{}",
+        units.display()
+    );
+    for unit in [
+        "systemd-journald.service",
+        "systemd-logind.service",
+        "dbus.service",
+        "user@.service",
+        "suid-sgid-wrappers.service",
+        "sysinit.target.wants/suid-sgid-wrappers.service",
+    ] {
+        assert!(units.join(unit).exists(), "no {unit}");
+    }
+    // disabledUnits of the module's spec are not in the unit directory at all.
+    assert!(!units.join("systemd-networkd.service").exists());
+    let stock = resolve_in(&wsl_sim::rootfs(Variant::NixosStock), "/etc/systemd/system");
+    assert!(stock.join("systemd-networkd.service").exists());
+    assert!(resolve_in(&root, "/etc/systemd/user/dbus.socket").is_file());
+    // Every command a unit runs is a store path that exists in the tree.
+    let mut checked = 0;
+    for dir in [units.clone(), resolve_in(&root, "/etc/systemd/user")] {
+        for (path, meta) in walk(&dir) {
+            if !meta.is_file() {
+                continue;
+            }
+            let text = fs::read_to_string(dir.join(&path)).expect("unit");
+            for line in text.lines().filter(|l| l.starts_with("Exec")) {
+                let Some((_, value)) = line.split_once('=') else {
+                    continue;
+                };
+                let command = value.trim_start_matches(['-', '@', '!', '+', ':']);
+                let program = command.split_whitespace().next().unwrap_or("");
+                if program.is_empty() {
+                    continue;
+                }
+                assert!(
+                    program.starts_with("/nix/store/"),
+                    "{}: {line}",
+                    path.display()
+                );
+                assert!(
+                    resolve_in(&root, program).is_file(),
+                    "{}: {program} missing",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} Exec lines");
+    // Generators are found through /etc (Debian's systemd has /lib/... compiled in).
+    assert!(resolve_in(
+        &root,
+        "/etc/systemd/system-generators/systemd-debug-generator"
+    )
+    .is_file());
+}
+
+#[test]
+fn faithful_nixos_users_and_etc_are_as_activation_left_them() {
+    let root = wsl_sim::rootfs(Variant::Nixos);
+    let root_entry = passwd_entry(&root, "root").expect("root");
+    assert_eq!(root_entry[6], "/usr/libexec/nixos-wsl/init", "module: init");
+    let nixos = passwd_entry(&root, "nixos").expect("user nixos");
+    assert_eq!((nixos[2].as_str(), nixos[3].as_str()), ("1000", "100"));
+    assert_eq!(nixos[6], "/run/current-system/sw/bin/bash");
+    assert_eq!(group_members(&root, "wheel"), ["nixos"]);
+    let shadow = root.join("etc/shadow").metadata().expect("shadow");
+    assert_eq!(shadow.permissions().mode() & 0o777, 0o640);
+    assert_eq!((shadow.uid(), shadow.gid()), (0, 318), "root:shadow");
+    let home = root.join("home/nixos").metadata().expect("home");
+    assert_eq!(
+        (home.uid(), home.permissions().mode() & 0o777),
+        (1000, 0o700)
+    );
+
+    for (entry, target) in [
+        ("wsl.conf", "/etc/static/wsl.conf"),
+        ("nixos-wsl/init.conf", "/etc/static/nixos-wsl/init.conf"),
+        ("os-release", "/etc/static/os-release"),
+        ("set-environment", "/etc/static/set-environment"),
+        ("profile", "/etc/static/profile"),
+    ] {
+        assert_eq!(
+            fs::read_link(root.join("etc").join(entry))
+                .unwrap_or_else(|e| panic!("/etc/{entry}: {e}")),
+            Path::new(target)
+        );
+    }
+    assert!(read_text(&root, "/etc/wsl.conf").contains("default = nixos"));
+    assert!(read_text(&root, "/etc/nixos-wsl/init.conf").contains("user = nixos"));
+    assert!(read_text(&root, "/etc/os-release")
+        .lines()
+        .any(|l| l == "ID=nixos"));
+    // `mode` entries are copies, listed in .clean.
+    let sudoers = root
+        .join("etc/sudoers")
+        .symlink_metadata()
+        .expect("sudoers");
+    assert!(sudoers.is_file(), "sudoers is copied");
+    assert_eq!(sudoers.permissions().mode() & 0o777, 0o440);
+    assert!(fs::read_to_string(root.join("etc/sudoers"))
+        .expect("sudoers")
+        .contains("%wheel ALL=(ALL:ALL) NOPASSWD:SETENV: ALL"));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/.clean")).expect(".clean"),
+        "sudoers\n"
+    );
+    assert!(root.join("etc/NIXOS").is_file());
+    let env = read_text(&root, "/etc/set-environment");
+    for needle in [
+        "export PATH=\"/run/wrappers/bin:",
+        ":/run/current-system/sw/bin\"",
+        "export NIX_PATH=",
+        "export LOCALE_ARCHIVE=",
+        "export NIXOS_TEST_SET_ENVIRONMENT=1",
+    ] {
+        assert!(
+            env.contains(needle),
+            "set-environment lacks {needle}: {env}"
+        );
+    }
+    assert!(read_text(&root, "/etc/profile").contains(". /etc/set-environment"));
+
+    // Stock: no module, so root's shell is NixOS's default and there is no wsl.conf.
+    let stock = wsl_sim::rootfs(Variant::NixosStock);
+    assert_eq!(
+        passwd_entry(&stock, "root").expect("root")[6],
+        "/run/current-system/sw/bin/bash"
+    );
+    assert!(stock.join("etc/wsl.conf").symlink_metadata().is_err());
+    assert!(fs::read_to_string(stock.join("etc/sudoers"))
+        .expect("sudoers")
+        .contains("%wheel ALL=(ALL:ALL) SETENV: ALL"));
+}
+
+fn store_dir_ending(root: &Path, suffix: &str) -> String {
+    fs::read_dir(root.join("nix/store"))
+        .expect("/nix/store")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(suffix))
+        .map(|n| format!("/nix/store/{n}"))
+        .unwrap_or_else(|| panic!("no store path ending {suffix}"))
+}
+
+#[test]
+fn faithful_nixos_activate_applies_the_declared_spec_in_a_chroot() {
+    require_root();
+    let source = wsl_sim::rootfs(Variant::Nixos);
+    let scratch = Scratch::new("faithful-activate");
+    let root = scratch.0.join("root");
+    copy_tree(&source, &root);
+    let system = system_path(&root);
+
+    // What a user, packer or an older generation may have left.
+    let passwd = fs::read_to_string(root.join("etc/passwd")).expect("passwd");
+    let passwd = passwd.replace(":/root:/usr/libexec/nixos-wsl/init", ":/root:/bin/zsh");
+    fs::write(
+        root.join("etc/passwd"),
+        format!("{passwd}alice:x:1001:100::/home/alice:/run/current-system/sw/bin/bash\n"),
+    )
+    .expect("passwd");
+    let mut shadow = fs::read_to_string(root.join("etc/shadow")).expect("shadow");
+    shadow.push_str("alice:$6$salt$hash:1::::::\n");
+    fs::write(root.join("etc/shadow"), shadow).expect("shadow");
+    let group = fs::read_to_string(root.join("etc/group")).expect("group");
+    fs::write(
+        root.join("etc/group"),
+        group.replace("wheel:x:1:nixos", "wheel:x:1:alice,nixos"),
+    )
+    .expect("group");
+    fs::remove_file(root.join("etc/os-release")).expect("os-release");
+    fs::write(root.join("etc/os-release"), "ID=debian\n").expect("os-release");
+    fs::write(root.join("etc/motd"), "keep me\n").expect("motd");
+    fs::remove_file(root.join("etc/systemd/system")).expect("unit link");
+    fs::create_dir(root.join("etc/systemd/system")).expect("unit dir");
+    fs::write(root.join("etc/systemd/system/mine.service"), "[Unit]\n").expect("unit");
+    fs::remove_file(root.join("bin/sh")).expect("/bin/sh");
+
+    let mut last_stderr = String::new();
+    for run in 1..=2 {
+        let out = Command::new("chroot")
+            .arg(&root)
+            .arg("/nix/var/nix/profiles/system/activate")
+            .output()
+            .expect("chroot");
+        last_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "activate run {run}: {last_stderr}");
+        let log = fs::read_to_string(root.join("run/nixos-activation.log")).expect("log");
+        assert_eq!(log.lines().count(), run, "{log}");
+    }
+    // root's declared shell is written over the one /etc/passwd had.
+    assert_eq!(
+        passwd_entry(&root, "root").expect("root")[6],
+        "/usr/libexec/nixos-wsl/init"
+    );
+    // mutableUsers: the undeclared user stays, and their hand-added group membership too.
+    assert!(passwd_entry(&root, "alice").is_some(), "alice was dropped");
+    assert_eq!(group_members(&root, "wheel"), ["alice", "nixos"]);
+    let shadow = root.join("etc/shadow").metadata().expect("shadow");
+    assert_eq!(shadow.permissions().mode() & 0o777, 0o640);
+    assert_eq!((shadow.uid(), shadow.gid()), (0, 318));
+    // /etc: the regular file replaced by the link, the undeclared file kept, the real
+    // directory kept with setup-etc's warning.
+    assert_eq!(
+        fs::read_link(root.join("etc/os-release")).expect("os-release link"),
+        Path::new("/etc/static/os-release")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/motd")).expect("motd"),
+        "keep me\n"
+    );
+    assert!(root.join("etc/systemd/system/mine.service").is_file());
+    assert!(
+        last_stderr
+            .contains("/etc/systemd/system directory contains user files. Symlinking may fail."),
+        "{last_stderr}"
+    );
+    assert!(resolve_in(&root, "/bin/sh").is_file(), "/bin/sh");
+    for link in ["run/current-system", "run/booted-system"] {
+        assert_eq!(
+            fs::read_link(root.join(link)).unwrap_or_else(|e| panic!("/{link}: {e}")),
+            Path::new(&system)
+        );
+    }
+
+    // mutableUsers = false: undeclared users and their memberships go, hashes are reset.
+    let spec_path = resolve_in(
+        &root,
+        &format!(
+            "{}/users-groups.json",
+            store_dir_ending(&root, "-users-groups.json")
+        ),
+    );
+    let spec = fs::read_to_string(spec_path).expect("spec");
+    assert!(spec.contains("\"mutableUsers\": true"), "{spec}");
+    fs::write(
+        root.join("tmp/immutable.json"),
+        spec.replace("\"mutableUsers\": true", "\"mutableUsers\": false"),
+    )
+    .expect("spec copy");
+    let perl = store_dir_ending(&root, "-perl-5.36.0");
+    let script = format!(
+        "{}/update-users-groups.pl",
+        store_dir_ending(&root, "-update-users-groups.pl")
+    );
+    let out = Command::new("chroot")
+        .arg(&root)
+        .arg(format!("{perl}/bin/perl"))
+        .arg(format!("-I{perl}/lib/perl-base"))
+        .arg(&script)
+        .arg("/tmp/immutable.json")
+        .env("LC_ALL", "C")
+        .output()
+        .expect("chroot");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(passwd_entry(&root, "alice").is_none(), "alice kept");
+    assert_eq!(group_members(&root, "wheel"), ["nixos"]);
+    let shadow = fs::read_to_string(root.join("etc/shadow")).expect("shadow");
+    assert!(!shadow.contains("alice"), "{shadow}");
+    assert!(shadow.lines().any(|l| l.starts_with("root:!:")), "{shadow}");
+
+    // The store is a real one: registered, references and all, and intact.
+    let store = root.to_str().expect("utf-8");
+    let out = nix_store(&["--store", store, "--verify", "--check-contents"], None);
+    assert!(
+        out.status.success(),
+        "nix-store --verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nix_store(&["--store", store, "-qR", &system], None);
+    let closure = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "-systemd-252",
+        "-glibc-2.36",
+        "-system-units",
+        "-etc",
+        "-bash-5",
+    ] {
+        assert!(closure.contains(part), "closure lacks {part}: {closure}");
+    }
+}
+
+fn tar_listing(archive: &Path) -> Vec<String> {
+    let out = Command::new("tar")
+        .arg("-tf")
+        .arg(archive)
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "tar -tf {}", archive.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn faithful_nixos_tarballs_hold_the_closure_and_its_registration_only() {
+    require_root();
+    let gz = wsl_sim::rootfs(Variant::NixosTarball);
+    let xz = wsl_sim::rootfs(Variant::NixosTarballXz);
+    assert_eq!(&fs::read(&gz).expect("gz")[..2], b"\x1f\x8b", "gzip");
+    assert_eq!(&fs::read(&xz).expect("xz")[..6], b"\xfd7zXZ\0", "xz");
+    let listing = tar_listing(&gz);
+    assert_eq!(
+        listing,
+        tar_listing(&xz),
+        "the two archives hold different trees"
+    );
+    for entry in &listing {
+        let entry = entry.trim_end_matches('/');
+        assert!(
+            entry == "nix"
+                || entry == "nix/store"
+                || entry.starts_with("nix/store/")
+                || entry == "nix-path-registration",
+            "{entry}: a system tarball holds the store and its registration only"
+        );
+    }
+    assert!(listing.iter().any(|e| e == "nix-path-registration"));
+
+    let scratch = Scratch::new("faithful-tarball");
+    let root = scratch.0.join("root");
+    fs::create_dir(&root).expect("mkdir");
+    let status = Command::new("tar")
+        .arg("-xpf")
+        .arg(&gz)
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .expect("tar");
+    assert!(status.success(), "tar -x");
+    let registration = fs::read(root.join("nix-path-registration")).expect("registration");
+    let text = String::from_utf8_lossy(&registration);
+    let system = text
+        .lines()
+        .find(|l| l.starts_with("/nix/store/") && l.contains("-nixos-system-nixos-24.11"))
+        .expect("the system is registered")
+        .to_owned();
+    // What a NixOS image's first boot does (lxc-container.nix, boot.postBootCommands).
+    let store = root.to_str().expect("utf-8");
+    let out = nix_store(&["--store", store, "--load-db"], Some(&registration));
+    assert!(
+        out.status.success(),
+        "--load-db: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nix_store(&["--store", store, "--verify", "--check-contents"], None);
+    assert!(
+        out.status.success(),
+        "--verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nix_store(&["--store", store, "-qR", &system], None);
+    let closure = String::from_utf8_lossy(&out.stdout);
+    let in_store = fs::read_dir(root.join("nix/store"))
+        .expect("store")
+        .filter(|e| {
+            !e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(
+        closure.lines().count(),
+        in_store,
+        "the archive is the system's closure"
+    );
 }
