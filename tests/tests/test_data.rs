@@ -1094,3 +1094,55 @@ fn faithful_nixos_tarballs_hold_the_closure_and_its_registration_only() {
         "the archive is the system's closure"
     );
 }
+
+/// The tree boots on its own: `[boot] systemd=true` with a stand-in `/sbin/init` that runs
+/// `activate` and execs the system's systemd (what init does; NixOS has no /sbin/init). Checks
+/// what the toolkit relies on: PID 1 is the store's systemd, the system is `running`, sudo is
+/// the setuid copy in /run/wrappers, and the user manager answers `systemctl --user`.
+#[test]
+fn faithful_nixos_boots_to_running_with_wrappers_and_a_user_manager() {
+    require_root();
+    let distro = wsl_sim::Distro::from_tree(&wsl_sim::rootfs(Variant::Nixos));
+    distro.write(
+        "/sbin/init",
+        "#!/bin/sh\n/nix/var/nix/profiles/system/activate\n\
+         exec /run/current-system/systemd/lib/systemd/systemd \"$@\"\n",
+    );
+    fs::set_permissions(distro.path("/sbin/init"), fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    // A file of its own rather than the link through /etc/static: the test's, not the system's.
+    fs::remove_file(distro.path("/etc/wsl.conf")).expect("wsl.conf link");
+    distro.write(
+        "/etc/wsl.conf",
+        "[boot]\nsystemd=true\n[user]\ndefault=root\n",
+    );
+    let script = "export PATH=/run/current-system/sw/bin; \
+        systemctl is-system-running --wait; readlink /proc/1/exe; \
+        stat -c '%a %U' \"$(readlink -f /run/wrappers/bin/sudo)\"; \
+        /run/wrappers/bin/sudo -u nixos id -un 2>/dev/null; \
+        loginctl enable-linger nixos && \
+        for i in $(seq 1 60); do [ -S /run/user/1000/bus ] && break; sleep 1; done; \
+        /run/wrappers/bin/sudo -u nixos XDG_RUNTIME_DIR=/run/user/1000 \
+          systemctl --user is-system-running --wait 2>/dev/null";
+    let out = distro.run(&[
+        "-u",
+        "root",
+        "-e",
+        "/run/current-system/sw/bin/bash",
+        "-c",
+        script,
+    ]);
+    let (stdout, stderr) = wsl_sim::text(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(lines[0], "running", "{stdout}{stderr}");
+    assert!(
+        lines[1].starts_with("/nix/store/") && lines[1].ends_with("/lib/systemd/systemd"),
+        "PID 1 is {}",
+        lines[1]
+    );
+    assert!(lines[1].contains("-systemd-252"), "{}", lines[1]);
+    assert_eq!(lines[2], "4511 root", "the sudo wrapper");
+    assert_eq!(lines[3], "nixos");
+    assert_eq!(lines[4], "running", "systemctl --user");
+}
