@@ -1146,3 +1146,46 @@ fn faithful_nixos_boots_to_running_with_wrappers_and_a_user_manager() {
     assert_eq!(lines[3], "nixos");
     assert_eq!(lines[4], "running", "systemctl --user");
 }
+
+#[test]
+fn nixos_system_refuses_a_bad_spec_and_leaves_nothing() {
+    require_root();
+    let scratch = Scratch::new("faithful-bad-spec");
+    let dir = &scratch.0;
+    let spec = dir.join("spec.json");
+    let out = dir.join("out");
+    let debian = wsl_sim::rootfs(Variant::Debian);
+    let builder = repo().join("scripts/lib/nixos-system");
+    let run = |spec_text: &str| {
+        fs::write(&spec, spec_text).expect("spec");
+        Command::new(&builder)
+            .arg("--debian")
+            .arg(&debian)
+            .arg("--spec")
+            .arg(&spec)
+            .args(["--shape", "activated"])
+            .arg(&out)
+            .output()
+            .expect("scripts/lib/nixos-system runs (python3)")
+    };
+    for (text, problem) in [
+        (
+            "{\"mutableUsers\": true, \"groups\": {}, \"etc\": {}}",
+            "no 'users'",
+        ),
+        ("{\"mutableUsers\": tru", "Expecting value"),
+    ] {
+        let result = run(text);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "accepted {text}");
+        assert!(
+            stderr.contains(spec.to_str().expect("utf-8")) && stderr.contains(problem),
+            "{stderr}"
+        );
+        let left: Vec<_> = fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("spec.json")], "left behind");
+    }
+}
