@@ -727,6 +727,18 @@ fn faithful_nixos_units_come_only_from_the_etc_static_link() {
     ] {
         assert!(units.join(unit).exists(), "no {unit}");
     }
+    // Units whose programs a NixOS has not at that path, and the debug shell (the host's
+    // tty9 in the simulator), are left out.
+    for unit in [
+        "dev-hugepages.mount",
+        "debug-shell.service",
+        "systemd-sysusers.service",
+    ] {
+        assert!(
+            !units.join(unit).exists(),
+            "{unit} is in the unit directory"
+        );
+    }
     // disabledUnits of the module's spec are not in the unit directory at all.
     assert!(!units.join("systemd-networkd.service").exists());
     let stock = resolve_in(&wsl_sim::rootfs(Variant::NixosStock), "/etc/systemd/system");
