@@ -1,0 +1,273 @@
+# Small declarations of the NixOS options that ../module.nix sets or reads, so the module can be
+# evaluated with lib.evalModules and nixpkgs' lib alone (no nixpkgs packages can be had here).
+# Types and defaults follow nixpkgs' own declarations, cited beside each; where nixpkgs derives
+# something the spec needs (a group's members, a normal user's home and shell, the sudoers
+# file), the same rule is written here, smaller. Nothing here is shipped.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    elem
+    filterAttrs
+    mapAttrsToList
+    mkDefault
+    mkIf
+    mkOption
+    types
+    ;
+  bool = default: mkOption { type = types.bool; inherit default; };
+  # nixos/lib/systemd-unit-options.nix: every unit kind has `enable` (default true); the rest of
+  # a unit's options are not modelled and accepted as they come.
+  unitType = types.attrsOf (
+    types.submodule {
+      freeformType = types.attrsOf types.anything;
+      options.enable = bool true;
+    }
+  );
+  users = config.users;
+in
+{
+  options = {
+    # nixos/modules/misc/assertions.nix
+    assertions = mkOption {
+      type = types.listOf types.unspecified;
+      default = [ ];
+      internal = true;
+    };
+    warnings = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+
+    # nixos/modules/system/boot/stage-2.nix
+    boot.systemdExecutable = mkOption {
+      type = types.str;
+      default = "/run/current-system/systemd/lib/systemd/systemd";
+    };
+    # nixos/modules/virtualisation/container-config.nix (declared in nixos/modules/misc/...)
+    boot.isContainer = bool false;
+
+    # nixos/modules/config/console.nix
+    console.enable = bool true;
+    # nixos/modules/services/networking/dhcpcd.nix
+    networking.dhcpcd.enable = bool true;
+    # nixos/modules/config/resolvconf.nix (its default depends on other options; true here)
+    networking.resolvconf.enable = bool true;
+    # nixos/modules/services/networking/firewall.nix
+    networking.firewall.enable = bool true;
+    # nixos/modules/system/boot/timesyncd.nix: on unless the system is a container
+    services.timesyncd.enable = bool (!config.boot.isContainer);
+    # nixos/modules/system/boot/systemd/oomd.nix
+    systemd.oomd.enable = bool true;
+    # nixos/modules/system/boot/systemd.nix
+    systemd.enableEmergencyMode = bool true;
+    systemd.services = mkOption {
+      type = unitType;
+      default = { };
+    };
+    systemd.timers = mkOption {
+      type = unitType;
+      default = { };
+    };
+    systemd.units = mkOption {
+      type = unitType;
+      default = { };
+    };
+    systemd.suppressedSystemUnits = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+
+    # nixos/modules/system/etc/etc.nix
+    environment.etc = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule (
+          { name, config, ... }:
+          {
+            options = {
+              enable = bool true;
+              target = mkOption {
+                type = types.str;
+                default = name;
+              };
+              text = mkOption {
+                type = types.nullOr types.lines;
+                default = null;
+              };
+              source = mkOption { type = types.path; };
+              mode = mkOption {
+                type = types.str;
+                default = "symlink";
+              };
+            };
+            config.source = mkIf (config.text != null) (mkDefault (pkgs.writeText "etc-${baseNameOf name}" config.text));
+          }
+        )
+      );
+    };
+    # nixos/modules/config/shells-environment.nix
+    environment.extraInit = mkOption {
+      type = types.lines;
+      default = "";
+    };
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+
+    # nixos/modules/config/users-groups.nix
+    users.mutableUsers = bool true;
+    users.defaultUserShell = mkOption {
+      type = types.either types.path types.shellPackage;
+      # what nixos/modules/programs/bash/bash.nix makes it (see ../../../shared NIXOS.md)
+      default = "/run/current-system/sw/bin/bash";
+    };
+    users.users = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule (
+          { name, config, ... }:
+          {
+            options = {
+              name = mkOption {
+                type = types.passwdEntry types.str;
+                default = name;
+              };
+              uid = mkOption {
+                type = types.nullOr types.int;
+                default = null;
+              };
+              isSystemUser = bool false;
+              isNormalUser = bool false;
+              group = mkOption {
+                type = types.str;
+                default = "";
+              };
+              extraGroups = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              description = mkOption {
+                type = types.passwdEntry types.str;
+                default = "";
+              };
+              home = mkOption {
+                type = types.passwdEntry types.path;
+                default = "/var/empty";
+              };
+              createHome = bool false;
+              useDefaultShell = bool false;
+              shell = mkOption {
+                type = types.nullOr (types.either types.shellPackage (types.passwdEntry types.path));
+                # pkgs.shadow in nixpkgs, i.e. nologin
+                default = "/run/current-system/sw/bin/nologin";
+              };
+              hashedPassword = mkOption {
+                type = types.nullOr (types.passwdEntry types.str);
+                default = null;
+              };
+              linger = bool false;
+            };
+            # users-groups.nix userOpts: what isNormalUser implies
+            config = lib.mkMerge [
+              (mkIf config.isNormalUser {
+                group = mkDefault "users";
+                createHome = mkDefault true;
+                home = mkDefault "/home/${config.name}";
+                useDefaultShell = mkDefault true;
+              })
+              (mkIf config.useDefaultShell { shell = mkDefault users.defaultUserShell; })
+            ];
+          }
+        )
+      );
+    };
+    users.groups = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule (
+          { name, config, ... }:
+          {
+            options = {
+              name = mkOption {
+                type = types.passwdEntry types.str;
+                default = name;
+              };
+              gid = mkOption {
+                type = types.nullOr types.int;
+                default = null;
+              };
+              members = mkOption {
+                type = types.listOf (types.passwdEntry types.str);
+                default = [ ];
+              };
+            };
+            # users-groups.nix groupOpts: members are the users that list the group
+            config.members = mapAttrsToList (_: u: u.name) (filterAttrs (_: u: elem config.name u.extraGroups) users.users);
+          }
+        )
+      );
+    };
+
+    # nixos/modules/security/sudo.nix
+    security.sudo.enable = bool true;
+    security.sudo.wheelNeedsPassword = bool true;
+
+    # nixos/modules/system/activation/activation-script.nix
+    system.activationScripts = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.either types.str (
+          types.submodule {
+            options.deps = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+            };
+            options.text = mkOption { type = types.lines; };
+          }
+        )
+      );
+    };
+    # nixos/modules/system/activation/top-level.nix
+    system.build = mkOption {
+      type = types.lazyAttrsOf types.unspecified;
+      default = { };
+    };
+    system.stateVersion = mkOption { type = types.str; };
+  };
+
+  config = {
+    # users-groups.nix: root always declared; ids from nixos/modules/misc/ids.nix
+    users.users.root = {
+      uid = 0;
+      description = "System administrator";
+      home = "/root";
+      shell = mkDefault users.defaultUserShell;
+      group = "root";
+    };
+    users.groups = {
+      root.gid = 0;
+      wheel.gid = 1;
+      users.gid = 100;
+    };
+
+    # sudo.nix writes /etc/sudoers (mode 0440, so copied, not linked) with root's rule and
+    # wheel's, NOPASSWD when wheelNeedsPassword is false.
+    environment.etc.sudoers = mkIf config.security.sudo.enable {
+      mode = "0440";
+      text = ''
+        # Don't edit this file. Set the NixOS options 'security.sudo.configFile'
+        # or 'security.sudo.extraRules' instead.
+        root ALL=(ALL:ALL) SETENV: ALL
+        %wheel ALL=(ALL:ALL) ${lib.optionalString (!config.security.sudo.wheelNeedsPassword) "NOPASSWD:"}SETENV: ALL
+      '';
+    };
+
+    system.build.toplevel = pkgs.fakeDerivation "nixos-system-stub";
+  };
+}
