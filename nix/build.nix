@@ -40,6 +40,7 @@ let
     # make-system-tarball only leaves /nix-path-registration).
     ${system}/sw/bin/nix-store --store "$PWD" --load-db < nix-path-registration
     rm nix-path-registration
+    mkdir -p nix/var/nix/profiles
     ${system}/sw/bin/nix-env --store "$PWD" -p nix/var/nix/profiles/system --set ${system}
 
     # init, root's shell, as a regular file at the path the configuration declares; until the
@@ -70,6 +71,9 @@ let
         prepare
       ];
     extraCommands = prepare;
+    # The store paths are copied with `cp -a`, which keeps the hard links of an optimised store,
+    # and WSL's import refuses hard links (docs/packer.md): write each file with its data.
+    extraArgs = "--hard-dereference";
     compressCommand = "gzip";
     compressionExtension = ".gz";
   };

@@ -222,6 +222,7 @@ in
     expect "tarball builder" (baseNameOf (toString b.tarball.fn)) "make-system-tarball.nix"
     ++ expect "tarball name" b.tarball.args.fileName "nixos-wsl-x86_64-linux"
     ++ expect "tarball compression" b.tarball.args.compressionExtension ".gz"
+    ++ expect "tarball without hard links (WSL's import refuses them)" b.tarball.args.extraArgs "--hard-dereference"
     ++ expect "tarball holds the system" (map (s: s.object.name) b.tarball.args.storeContents) [
       "nixos-system-stub"
       "nixos-wsl-prepare"
