@@ -32,10 +32,11 @@ let
       home
       createHome
       isNormalUser
-      linger
       description
       hashedPassword
       ;
+    # null (NixOS leaves lingering alone) counts as not lingering
+    linger = u.linger == true;
     shell = if u.shell == null then null else shellPath u.shell;
   };
 
@@ -95,7 +96,7 @@ let
 in
 {
   inherit (config.users) mutableUsers;
-  users = mapAttrs (_: user) config.users.users;
+  users = mapAttrs (_: user) (filterAttrs (_: u: u.enable) config.users.users);
   groups = mapAttrs (_: g: { inherit (g) gid members; }) config.users.groups;
   inherit etc;
   disabledUnits = sort (a: b: a < b) (

@@ -97,13 +97,16 @@ in
     ++ expect "wheel's members" s.groups.wheel.members [ "nixos" ]
     ++ expect "users in the spec" (attrNames s.users) [
       "nixos"
+      "nobody"
       "root"
     ]
+    ++ expect "nobody's shell" s.users.nobody.shell "/run/current-system/sw/bin/nologin"
     ++ expectHas "sudoers (passwordless by default)" s.etc.sudoers.text "%wheel ALL=(ALL:ALL) NOPASSWD:SETENV: ALL"
     ++ expect "sudoers mode" s.etc.sudoers.mode "0440"
     ++ expectHasNot "sudoers with wheelNeedsPassword" (spec asked).etc.sudoers.text "NOPASSWD"
     ++ expect "users with defaultUser = alice" (attrNames (spec alice).users) [
       "alice"
+      "nobody"
       "root"
     ]
     ++ expectHas "init.conf with defaultUser = alice" (etcText alice paths.initConfig) "user = alice\n"
@@ -142,7 +145,8 @@ in
       disabled = s.disabledUnits;
       missing = filter (u: !(builtins.elem u disabled)) (import ../units.nix);
     in
-    expect "nix/units.nix against common/src/units.rs" (sort (a: b: a < b) (import ../units.nix)) (
+    optional (hostileUnits == [ ]) "the test gave no hostileUnits (common/src/units.rs's names)"
+    ++ expect "nix/units.nix (expected: common/src/units.rs's names)" (sort (a: b: a < b) (import ../units.nix)) (
       sort (a: b: a < b) hostileUnits
     )
     ++ expect "hostile units not disabled" missing [ ]
@@ -251,7 +255,10 @@ in
       "sudoers"
     ]
     ++ expect "disabled units without wsl.enable" (spec off).disabledUnits [ ]
-    ++ expect "users without wsl.enable" (attrNames off.users.users) [ "root" ];
+    ++ expect "users without wsl.enable" (attrNames off.users.users) [
+      "nobody"
+      "root"
+    ];
 
   # the whole spec of a system with `extra`: fails when the module refuses `extra`
   probe = spec (with' extra);

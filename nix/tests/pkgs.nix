@@ -17,7 +17,7 @@ let
     stdenv.hostPlatform.system = "x86_64-linux";
     bashInteractive = fakeDerivation "bash-interactive-5.2" // { shellPath = "/bin/bash"; };
     util-linux = fakeDerivation "util-linux-2.40";
-    shadow = fakeDerivation "shadow-4.16";
+    shadow = fakeDerivation "shadow-4.16" // { shellPath = "/bin/nologin"; };
     # The builders keep what they were given, so the tests can read the scripts.
     writeText = name: text: fakeDerivation name // { inherit text; };
     writeShellScript = name: text: fakeDerivation name // { inherit text; };

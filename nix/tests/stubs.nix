@@ -122,6 +122,10 @@ in
 
     # nixos/modules/config/users-groups.nix
     users.mutableUsers = bool true;
+    users.defaultUserHome = mkOption {
+      type = types.str;
+      default = "/home";
+    };
     users.defaultUserShell = mkOption {
       type = types.either types.path types.shellPackage;
       # what nixos/modules/programs/bash/bash.nix makes it (see ../../../shared NIXOS.md)
@@ -134,6 +138,7 @@ in
           { name, config, ... }:
           {
             options = {
+              enable = bool true;
               name = mkOption {
                 type = types.passwdEntry types.str;
                 default = name;
@@ -164,21 +169,23 @@ in
               useDefaultShell = bool false;
               shell = mkOption {
                 type = types.nullOr (types.either types.shellPackage (types.passwdEntry types.path));
-                # pkgs.shadow in nixpkgs, i.e. nologin
-                default = "/run/current-system/sw/bin/nologin";
+                default = pkgs.shadow;
               };
               hashedPassword = mkOption {
                 type = types.nullOr (types.passwdEntry types.str);
                 default = null;
               };
-              linger = bool false;
+              linger = mkOption {
+                type = types.nullOr types.bool;
+                default = null;
+              };
             };
             # users-groups.nix userOpts: what isNormalUser implies
             config = lib.mkMerge [
               (mkIf config.isNormalUser {
                 group = mkDefault "users";
                 createHome = mkDefault true;
-                home = mkDefault "/home/${config.name}";
+                home = mkDefault "${users.defaultUserHome}/${config.name}";
                 useDefaultShell = mkDefault true;
               })
               (mkIf config.useDefaultShell { shell = mkDefault users.defaultUserShell; })
@@ -208,7 +215,9 @@ in
               };
             };
             # users-groups.nix groupOpts: members are the users that list the group
-            config.members = mapAttrsToList (_: u: u.name) (filterAttrs (_: u: elem config.name u.extraGroups) users.users);
+            config.members = mapAttrsToList (_: u: u.name) (
+              filterAttrs (_: u: u.enable && elem config.name u.extraGroups) users.users
+            );
           }
         )
       );
@@ -242,7 +251,9 @@ in
   };
 
   config = {
-    # users-groups.nix: root always declared; ids from nixos/modules/misc/ids.nix
+    # users-groups.nix: root and nobody always declared, and these groups; ids from
+    # nixos/modules/misc/ids.nix. (nix-daemon.nix's nixbld1..32 and the groups of services are
+    # not modelled.)
     users.users.root = {
       uid = 0;
       description = "System administrator";
@@ -250,10 +261,36 @@ in
       shell = mkDefault users.defaultUserShell;
       group = "root";
     };
-    users.groups = {
-      root.gid = 0;
-      wheel.gid = 1;
-      users.gid = 100;
+    users.users.nobody = {
+      uid = 65534;
+      isSystemUser = true;
+      description = "Unprivileged account (don't use!)";
+      group = "nogroup";
+    };
+    users.groups = lib.mapAttrs (_: gid: { inherit gid; }) {
+      root = 0;
+      wheel = 1;
+      kmem = 2;
+      tty = 3;
+      disk = 6;
+      audio = 17;
+      floppy = 18;
+      uucp = 19;
+      lp = 20;
+      cdrom = 24;
+      tape = 25;
+      video = 26;
+      dialout = 27;
+      utmp = 29;
+      adm = 55;
+      users = 100;
+      input = 174;
+      kvm = 302;
+      render = 303;
+      sgx = 304;
+      shadow = 318;
+      nixbld = 30000;
+      nogroup = 65534;
     };
 
     # sudo.nix writes /etc/sudoers (mode 0440, so copied, not linked) with root's rule and
