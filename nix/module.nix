@@ -40,15 +40,25 @@ let
   paths = import ./paths.nix;
 
   # WSL reads /etc/wsl.conf with its own parser (src/shared/configfile/configfile.cpp): section
-  # and key names [A-Za-z][A-Za-z0-9]*, `#` comments only, and the first line it cannot parse
-  # ends the parse, so every later key silently keeps WSL's default. Refuse such names here.
+  # and key names [A-Za-z][A-Za-z0-9]*, case-insensitive, `#` comments only; the first line it
+  # cannot parse ends the parse, so every later key silently keeps WSL's default, and the first
+  # of two equal keys wins (here `Systemd` would sort before, and beat, the module's `systemd`).
+  # Refuse all of these here.
   wslName = name: builtins.match "[A-Za-z][A-Za-z0-9]*" name != null;
   wslValue = value: if isBool value then lib.boolToString value else toString value;
+  caseTwins =
+    what: names:
+    let
+      lower = map lib.toLower names;
+    in
+    lib.optional (lib.length (lib.unique lower) != lib.length lower) "${what} differing only in case (${concatStringsSep " " names})";
   badWslConf = concatStringsSep ", " (
-    lib.concatLists (
+    caseTwins "sections" (attrNames cfg.wslConf)
+    ++ lib.concatLists (
       mapAttrsToList (
         section: keys:
         lib.optional (!wslName section) "section [${section}]"
+        ++ caseTwins "keys of [${section}]" (attrNames keys)
         ++ lib.concatMap (
           key:
           lib.optional (!wslName key) "key ${section}.${key}"
@@ -95,7 +105,8 @@ let
   userGid = attrByPath [ user.group "gid" ] null config.users.groups;
 
   # Links WSL expects in /bin before anything of NixOS has run: WSL runs `/bin/mount -a` at every
-  # start (src/linux/init/config.cpp:2127-2160), `/bin/sh` when a shell is missing, and writes
+  # start (src/linux/init/config.cpp:2127-2160), `/bin/sh` for an empty shell field
+  # (init.cpp:718-731), and writes
   # /bin/wslpath itself (config.cpp:212-216; made here too so it exists for `wsl -e`). Store
   # paths, because /run/current-system is empty until activation.
   binLinks = {
@@ -230,7 +241,7 @@ in
         }
         {
           assertion = badWslConf == "";
-          message = "wsl.wslConf: WSL's wsl.conf parser stops at the first line it cannot read, so these would silently drop every later setting: ${badWslConf} (names must be [A-Za-z][A-Za-z0-9]*, values one line).";
+          message = "wsl.wslConf: WSL's wsl.conf parser stops at the first line it cannot read and keeps the first of two keys equal but for case, so these would silently drop settings: ${badWslConf} (names must be [A-Za-z][A-Za-z0-9]*, unique ignoring case; values one line).";
         }
         {
           assertion = toString (wslConfKey "user" "default" "root") == "root";
@@ -248,7 +259,9 @@ in
         # With `default=root` WSL would mount the Windows drives owned by root
         # (src/linux/init/config.cpp:2021): give them to the default user instead.
         automount.options = mkDefault (
-          "metadata,uid=${toString user.uid}" + optionalString (userGid != null) ",gid=${toString userGid}"
+          "metadata"
+          + optionalString (user.uid != null) ",uid=${toString user.uid}"
+          + optionalString (userGid != null) ",gid=${toString userGid}"
         );
         network.generateHosts = mkDefault true;
         network.generateResolvConf = mkDefault true;
@@ -293,7 +306,9 @@ in
       # Units that fight WSL, off through their features' own options where NixOS has one.
       networking.dhcpcd.enable = false; # WSL configures eth0 from the host
       networking.resolvconf.enable = mkDefault (!(wslConfKey "network" "generateResolvConf" true));
-      networking.firewall.enable = mkDefault false; # the VM's netfilter is shared by all distributions
+      # The network namespace is the VM's, shared by every distribution (WSL clones none of its
+      # own, src/linux/init/main.cpp:3027): a firewall here filters them all.
+      networking.firewall.enable = mkDefault false;
       services.timesyncd.enable = mkDefault false; # WSL keeps the VM's clock in step with Windows
       systemd.oomd.enable = mkDefault false; # memory pressure is the VM's, shared by all distributions
       console.enable = false; # no virtual console (drops systemd-vconsole-setup, nixos/modules/config/console.nix)
@@ -301,8 +316,9 @@ in
       # nixos/modules/system/boot/systemd.nix upstreamSystemUnits).
       systemd.enableEmergencyMode = false;
 
-      # The rest of common/src/units.rs, and udev (no devices of its own to manage; it only
-      # fails on WSL's shared /dev), by `enable = false`.
+      # The rest of common/src/units.rs, and udev (WSL's /dev is shared by every distribution of
+      # the VM, src/linux/init/config.cpp:190-229: a udevd per distribution would fight over it),
+      # by `enable = false`.
       systemd.services =
         genAttrs (hostile ".service") off
         // genAttrs [

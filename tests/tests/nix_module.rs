@@ -206,6 +206,13 @@ fn bad_values_are_refused_with_a_clear_message() {
             &["Failed assertions", "the value of boot.command (a newline)"],
         ),
         (
+            "{ wsl.wslConf.boot.Systemd = true; }",
+            &[
+                "Failed assertions",
+                "keys of [boot] differing only in case (Systemd systemd)",
+            ],
+        ),
+        (
             r#"{ wsl.wslConf.user.default = "nixos"; }"#,
             &[
                 "Failed assertions",
