@@ -260,6 +260,14 @@ in
       "root"
     ];
 
+  # the rendered files, for the Rust side to read with init's and the simulator's parsers
+  texts = {
+    wrapperInitConf = etcText c paths.initConfig;
+    wrapperWslConf = etcText c "wsl.conf";
+    nativeInitConf = etcText native paths.initConfig;
+    nativeWslConf = etcText native "wsl.conf";
+  };
+
   # the whole spec of a system with `extra`: fails when the module refuses `extra`
   probe = spec (with' extra);
 

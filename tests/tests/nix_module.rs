@@ -436,3 +436,68 @@ fn default_nix_and_flake_give_packages_module_and_mysystem() {
     ));
     assert_eq!(eval_expr(&flake), expected, "flake.nix");
 }
+
+/// The text of a JSON string (what `nix-instantiate --json` prints for a Nix string).
+fn json_string(json: &str) -> String {
+    let inner = json
+        .trim()
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("not a JSON string: {json}"));
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                let code = u32::from_str_radix(&hex, 16).expect("\\u escape");
+                out.push(char::from_u32(code).expect("code point"));
+            }
+            Some(other) => out.push(other),
+            None => panic!("dangling escape in {json}"),
+        }
+    }
+    out
+}
+
+fn rendered(name: &str) -> String {
+    let out = eval_checks(&format!("texts.{name}"), "{ }");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    json_string(&stdout)
+}
+
+// The module writes init.conf and wsl.conf as text; init's own parser and the simulator's model
+// of WSL's must read every line of them as meant.
+#[test]
+fn rendered_init_conf_and_wsl_conf_read_back_with_the_toolkits_parsers() {
+    use wsl_common::init_config::InitConfig;
+    use wsl_sim::sim::wsl_conf::WslConf;
+    for mode in ["wrapper", "native"] {
+        let (config, errors) = InitConfig::parse(&rendered(&format!("{mode}InitConf")));
+        assert!(
+            errors.is_empty(),
+            "{mode}: init.conf lines init rejects: {errors:?}"
+        );
+        assert_eq!(config.user, "nixos");
+        assert_eq!(config.shell, "/run/current-system/sw/bin/bash");
+        assert_eq!(
+            config.systemd,
+            ["/run/current-system/systemd/lib/systemd/systemd"]
+        );
+        assert_eq!(config.activate, "/nix/var/nix/profiles/system/activate");
+        assert_eq!(config.activated, "/run/current-system");
+        assert_eq!(config.boot_timeout_secs, 30);
+
+        let wsl = WslConf::parse(&rendered(&format!("{mode}WslConf")));
+        assert_eq!(wsl.default_user.as_deref(), Some("root"), "{mode}");
+        assert_eq!(wsl.systemd, mode == "native", "{mode}");
+    }
+}
