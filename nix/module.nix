@@ -298,6 +298,9 @@ in
       ];
       # The default user has no password to type.
       security.sudo.wheelNeedsPassword = mkDefault false;
+      # Nobody logs in with a password on WSL (WSL starts the shell; `wsl -u root` always works),
+      # so NixOS's lock-out check for `mutableUsers = false` (users-groups.nix) does not apply.
+      users.allowNoPasswordLogin = mkDefault true;
 
       # Closest to a container: no kernel, initrd or boot loader of its own
       # (nixos/modules/virtualisation/container-config.nix).

@@ -101,6 +101,7 @@ in
       "root"
     ]
     ++ expect "nobody's shell" s.users.nobody.shell "/run/current-system/sw/bin/nologin"
+    ++ expect "no lock-out check (nobody logs in with a password)" c.users.allowNoPasswordLogin true
     ++ expectHas "sudoers (passwordless by default)" s.etc.sudoers.text "%wheel ALL=(ALL:ALL) NOPASSWD:SETENV: ALL"
     ++ expect "sudoers mode" s.etc.sudoers.mode "0440"
     ++ expectHasNot "sudoers with wheelNeedsPassword" (spec asked).etc.sudoers.text "NOPASSWD"

@@ -122,6 +122,7 @@ in
 
     # nixos/modules/config/users-groups.nix
     users.mutableUsers = bool true;
+    users.allowNoPasswordLogin = bool false;
     users.defaultUserHome = mkOption {
       type = types.str;
       default = "/home";
