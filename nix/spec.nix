@@ -41,8 +41,9 @@ let
   };
 
   enabledEtc = filterAttrs (_: e: e.enable) config.environment.etc;
-  # Entries declared by `source` alone (a file or package) have no text to hand over; the
-  # module's own entries all have text.
+  # Entries declared by `source` alone (a file or package) have no text to hand over and are
+  # left out; the module's own entries all have text. (In a full NixOS evaluation that leaves out
+  # nixpkgs' sudoers, a `source`; the stubs declare it with its text.)
   etc = mapAttrs' (_: e: nameValuePair e.target { inherit (e) text mode; }) (
     filterAttrs (_: e: e.text != null) enabledEtc
   );

@@ -102,7 +102,7 @@ in
     ]
     ++ expect "nobody's shell" s.users.nobody.shell "/run/current-system/sw/bin/nologin"
     ++ expect "no lock-out check (nobody logs in with a password)" c.users.allowNoPasswordLogin true
-    ++ expectHas "sudoers (passwordless by default)" s.etc.sudoers.text "%wheel ALL=(ALL:ALL) NOPASSWD:SETENV: ALL"
+    ++ expectHas "sudoers (passwordless by default)" s.etc.sudoers.text "%wheel\tALL=(ALL:ALL)\tNOPASSWD:SETENV: ALL"
     ++ expect "sudoers mode" s.etc.sudoers.mode "0440"
     ++ expectHasNot "sudoers with wheelNeedsPassword" (spec asked).etc.sudoers.text "NOPASSWD"
     ++ expect "users with defaultUser = alice" (attrNames (spec alice).users) [

@@ -294,16 +294,25 @@ in
       nogroup = 65534;
     };
 
-    # sudo.nix writes /etc/sudoers (mode 0440, so copied, not linked) with root's rule and
-    # wheel's, NOPASSWD when wheelNeedsPassword is false.
+    # sudo.nix writes /etc/sudoers (mode 0440, so copied, not linked) from its configFile: the
+    # SSH_AUTH_SOCK default, root's rule, then extraRules, whose first is wheel's (NOPASSWD when
+    # wheelNeedsPassword is false), tab-separated. There it is a `source`; here it is `text`, so
+    # the spec can carry it.
     environment.etc.sudoers = mkIf config.security.sudo.enable {
       mode = "0440";
-      text = ''
-        # Don't edit this file. Set the NixOS options 'security.sudo.configFile'
-        # or 'security.sudo.extraRules' instead.
-        root ALL=(ALL:ALL) SETENV: ALL
-        %wheel ALL=(ALL:ALL) ${lib.optionalString (!config.security.sudo.wheelNeedsPassword) "NOPASSWD:"}SETENV: ALL
-      '';
+      text =
+        let
+          wheelOptions = lib.optionalString (!config.security.sudo.wheelNeedsPassword) "NOPASSWD:" + "SETENV:";
+        in
+        ''
+          # Written by NixOS (security.sudo); edit the configuration instead.
+
+          Defaults env_keep+=SSH_AUTH_SOCK
+
+          root        ALL=(ALL:ALL) SETENV: ALL
+
+          %wheel	ALL=(ALL:ALL)	${wheelOptions} ALL
+        '';
     };
 
     system.build.toplevel = pkgs.fakeDerivation "nixos-system-stub";
