@@ -501,3 +501,33 @@ fn rendered_init_conf_and_wsl_conf_read_back_with_the_toolkits_parsers() {
         assert_eq!(wsl.systemd, mode == "native", "{mode}");
     }
 }
+
+#[test]
+fn nixpkgs_lib_names_what_is_missing() {
+    let dir = scratch_dir("nix-module-no-lib");
+    let script = repo().join("scripts/lib/nixpkgs-lib");
+
+    let out = run(Command::new(&script).env("NIXPKGS", &dir));
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("has no lib/default.nix"), "{stderr}");
+
+    let missing = dir.join("no-such.tar.gz");
+    let out = run(Command::new(&script)
+        .env_remove("NIXPKGS")
+        .env("NIXPKGS_LIB_TARBALL", &missing)
+        .env("WSL_TOOLKIT_CACHE", dir.join("cache")));
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("set NIXPKGS"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!dir.join("cache").exists(), "a cache was made for nothing");
+
+    // $NIXPKGS wins: a checkout's lib is used as it is
+    fs::create_dir_all(dir.join("lib")).expect("mkdir");
+    fs::write(dir.join("lib/default.nix"), "{ }").expect("write");
+    let out = run(Command::new(&script).env("NIXPKGS", &dir));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), dir.join("lib").display().to_string());
+}
