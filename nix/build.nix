@@ -33,7 +33,8 @@ let
   prepare = pkgs.writeShellScript "nixos-wsl-prepare" ''
     set -euo pipefail
     # Runs in the tarball's root, after the store closure and nix-path-registration are in place.
-    mkdir -m 0755 -p bin sbin etc/nixos-wsl root ${rel (dirOf paths.init)}
+    mkdir -m 0755 -p bin sbin etc/nixos-wsl ${rel (dirOf paths.init)}
+    mkdir -m 0700 -p root
     mkdir -m 1777 -p tmp
 
     # The Nix database and the system profile (the image's first boot would do it otherwise:
