@@ -48,7 +48,7 @@ in
       type = types.str;
       default = "/run/current-system/systemd/lib/systemd/systemd";
     };
-    # nixos/modules/virtualisation/container-config.nix (declared in nixos/modules/misc/...)
+    # nixos/modules/virtualisation/nixos-containers.nix (its effects: container-config.nix)
     boot.isContainer = bool false;
 
     # nixos/modules/config/console.nix
