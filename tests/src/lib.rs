@@ -78,6 +78,8 @@ pub enum Variant {
     Debian,
     /// The same with NixOS's layout on top (store paths, system profile, activate).
     Nixos,
+    /// The Debian tree for aarch64 (Windows on ARM), made under qemu-user.
+    DebianArm64,
 }
 
 /// The cached tree of `variant` (read-only: copy it or use [`Distro::from_tree`]).
@@ -85,6 +87,7 @@ pub fn rootfs(variant: Variant) -> PathBuf {
     let (var, arg) = match variant {
         Variant::Debian => ("TEST_ROOTFS_DEBIAN", "debian"),
         Variant::Nixos => ("TEST_ROOTFS_NIXOS", "nixos"),
+        Variant::DebianArm64 => ("TEST_ROOTFS_DEBIAN_ARM64", "debian-arm64"),
     };
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         panic!(
