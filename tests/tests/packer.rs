@@ -1256,7 +1256,17 @@ fn a_terminating_signal_removes_the_temporary_files() {
         ("INT", 2, "installer", ".payload."),
         ("HUP", 1, "rootfs", ".partial."),
     ] {
-        let mut child = Command::new(dist_bin("packer"))
+        // Through python, which restores the default actions before it execs packer: a
+        // background job of a non-interactive shell starts with SIGINT ignored, nohup ignores
+        // SIGHUP, and packer keeps a signal ignored at its start ignored.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import os, signal, sys\n\
+                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n\
+                 os.execv(sys.argv[1], sys.argv[1:])",
+            ])
+            .arg(dist_bin("packer"))
             .args([
                 "--quiet",
                 "--level",
