@@ -568,3 +568,46 @@ fn copy_inflated(
             .map_err(|e| Error::write(temp, e))?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn indexed(path: &str, kind: Kind) -> Indexed {
+        Indexed {
+            meta: Meta::owned_by_root(path.as_bytes(), kind, 0o755, 0),
+            data: None,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn entries_under_a_symlink_or_a_file_are_misplaced() {
+        let link = Kind::Symlink {
+            target: b"etc".to_vec(),
+        };
+        let file = Kind::File { size: 0 };
+        assert_eq!(
+            refuse_misplaced(&[
+                indexed("", Kind::Dir),
+                indexed("etc", Kind::Dir),
+                indexed("etc/a/b", file.clone()),
+            ]),
+            Ok(())
+        );
+        let under_link = refuse_misplaced(&[
+            indexed("", Kind::Dir),
+            indexed("usr", link),
+            indexed("usr/x/y", file.clone()),
+        ])
+        .unwrap_err();
+        assert!(under_link.contains("/usr/x/y lies under /usr, a symlink"));
+        let under_file =
+            refuse_misplaced(&[indexed("opt", file.clone()), indexed("opt/x", Kind::Dir)])
+                .unwrap_err();
+        assert!(under_file.contains("makes a file"));
+        assert!(refuse_misplaced(&[indexed("", file)])
+            .unwrap_err()
+            .contains("root entry"));
+    }
+}
