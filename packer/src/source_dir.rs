@@ -45,7 +45,8 @@ impl DirSource {
         }
     }
 
-    /// Whether the directory at `path` has any entry (false when it is missing or no directory).
+    /// Whether the directory at `path` has any entry: false when it is missing or no directory,
+    /// true when it cannot be listed (refusing is the safe answer).
     pub fn has_children(&self, path: &[u8]) -> bool {
         let host = self.host(path);
         let is_dir = fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
