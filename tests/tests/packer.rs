@@ -1135,7 +1135,7 @@ fn an_output_folder_reaching_into_the_source_through_a_bind_mount_is_not_packed(
         src.join("var/out").display(),
         out_dir.display()
     ));
-    let _mounted = Mounted(out_dir.clone());
+    let mounted = Mounted(out_dir.clone());
     let listing = |archive: &Path| {
         let out = Command::new("tar")
             .arg("-tzf")
@@ -1167,6 +1167,7 @@ fn an_output_folder_reaching_into_the_source_through_a_bind_mount_is_not_packed(
     let files = listing(&payload);
     assert!(files.contains("var/out/x.tar.gz"), "{files}");
     assert!(!files.contains(".tmp"), "packed its own file: {files}");
+    drop(mounted);
     let _ = fs::remove_dir_all(&dir);
 }
 
