@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
 use wsl_common::units::HOSTILE_UNITS;
 
 use crate::edits::MAX_ICON;
-use crate::entry::{display, join, normalize};
+use crate::entry::{display, join, normalize, parent};
 use crate::error::Error;
+use crate::header::BLOCK;
 use crate::source_tar::{compression, read_up_to};
+use crate::tar_head::{self, Start};
 use crate::tree::{resolve, Lookup, Node, NodeKind};
 use crate::xattr::unwanted;
 
@@ -102,9 +104,33 @@ fn check(path: &Path) -> Result<Report, Error> {
             Box::new(file)
         }
     };
+    let reader = skip_volume_label(path, reader, &mut report)?;
     let archive = read_entries(path, reader, &mut report)?;
     check_tree(&archive, &mut report);
     Ok(report)
+}
+
+/// Looks at the first header: random data is reported plainly (the tar crate would quote its
+/// bytes); a GNU volume label (`tar -V`), which the tar crate cannot parse, is skipped as
+/// bsdtar skips it.
+fn skip_volume_label(
+    path: &Path,
+    mut reader: Box<dyn Read>,
+    report: &mut Report,
+) -> Result<Box<dyn Read>, Error> {
+    let mut block = vec![0u8; BLOCK];
+    let got = read_up_to(&mut reader, &mut block)
+        .map_err(|e| Error::bad_archive(path, format!("the compressed data is damaged ({e})")))?;
+    block.truncate(got);
+    match tar_head::inspect(&block).map_err(|problem| Error::bad_archive(path, problem))? {
+        Start::VolumeLabel(label) => {
+            report.warn(format!(
+                "the archive starts with the GNU volume label {label:?}: bsdtar skips it, and so does this check"
+            ));
+            Ok(reader)
+        }
+        Start::Empty | Start::Header => Ok(Box::new(io::Cursor::new(block).chain(reader))),
+    }
 }
 
 fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Result<Archive, Error> {
@@ -112,6 +138,7 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
     let mut seen = HashMap::new();
     let mut tar = tar::Archive::new(reader);
     let mut hard_links = 0;
+    let mut dumpdirs = 0;
     for entry in tar.entries().map_err(|e| bad(&e))? {
         let mut entry = entry.map_err(|e| bad(&e))?;
         let header = entry.header().clone();
@@ -156,10 +183,22 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
                 if hard_links <= 10 {
                     report.error(format!(
                         "{shown} is a hard link (to {}): WSL's import fails on hard links",
-                        display(&normalize(&link).unwrap_or_default())
+                        normalize(&link).map_or_else(
+                            || format!(
+                                "{}, which climbs out of the root",
+                                String::from_utf8_lossy(&link)
+                            ),
+                            |target| display(&target)
+                        )
                     ));
                 }
                 NodeKind::Other
+            }
+            // A GNU incremental archive's directory (`tar --listed-incremental`), whose data
+            // lists the names it held: bsdtar extracts it as a directory.
+            other if other.as_byte() == b'D' => {
+                dumpdirs += 1;
+                NodeKind::Dir
             }
             tar::EntryType::GNUSparse => {
                 report.error(format!("{shown} is a sparse entry"));
@@ -213,6 +252,11 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
     }
     if hard_links > 10 {
         report.error(format!("... and {} more hard links", hard_links - 10));
+    }
+    if dumpdirs > 0 {
+        report.warn(format!(
+            "a GNU incremental archive (tar --listed-incremental): its {dumpdirs} dumpdir entries are read as directories, as bsdtar reads them; a plain tar is the safer input"
+        ));
     }
     Ok(Archive(seen))
 }
@@ -327,10 +371,42 @@ fn check_tree(archive: &Archive, report: &mut Report) {
         }
     }
 
+    check_under_symlinks(archive, report);
     if archive.node(b"etc/resolv.conf").is_some() {
         report.warn("/etc/resolv.conf is shipped: WSL writes its own (generateResolvConf)".into());
     }
     check_units(archive, report);
+}
+
+/// An entry below a symlink of the archive: WSL's bsdtar stops there ("Cannot extract
+/// through symlink") and the installer refuses the payload.
+fn check_under_symlinks(archive: &Archive, report: &mut Report) {
+    let mut paths: Vec<&Vec<u8>> = archive.0.keys().collect();
+    paths.sort();
+    let mut found = 0;
+    for path in paths {
+        let mut at = &path[..];
+        while let Some(up) = parent(at) {
+            at = up;
+            if let Some(NodeKind::Symlink(_)) = archive.0.get(at).map(|s| &s.node.kind) {
+                found += 1;
+                if found <= 10 {
+                    report.error(format!(
+                        "{} lies under {}, a symlink in the archive: WSL's import (bsdtar) refuses it: Cannot extract through symlink",
+                        display(path),
+                        display(at)
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    if found > 10 {
+        report.error(format!(
+            "... and {} more entries under symlinks",
+            found - 10
+        ));
+    }
 }
 
 fn check_elf(

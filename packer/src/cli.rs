@@ -25,7 +25,8 @@ Environment:
   SOURCE_DATE_EPOCH  no time in the archive is later (default 1, like the Nix store)
 
 Exit codes: 0 done; 1 failed (the message names the file and the problem), or `check` found
-errors; 2 usage error.";
+errors; 2 usage error. Ctrl-C, SIGTERM and SIGHUP remove packer's temporary files, then end
+it by that signal (128+N in a shell). Nothing is left behind on failure either.";
 
 #[derive(Debug, Parser)]
 #[command(name = "packer", version, about = "Packs a root filesystem into archives WSL imports: reproducible, hardlink-free, fast", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
@@ -61,10 +62,10 @@ pub enum DeflaterArg {
 
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// The root filesystem: a directory, or a tar / tar.gz.
+    /// The root filesystem: a directory, or a tar, tar.gz or tar.xz (told by content).
     #[arg(long, value_name = "SRC")]
     pub rootfs: Option<PathBuf>,
-    /// The archive to write (a `.wsl` name implies --format wsl).
+    /// The archive to write: a new name or a regular file it replaces (a `.wsl` name implies --format wsl).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[arg(long, value_enum)]

@@ -10,10 +10,12 @@ mod gzip;
 mod header;
 mod pack;
 mod progress;
+mod reserved;
 mod sink;
 mod source_dir;
 mod source_tar;
 mod sys;
+mod tar_head;
 mod temp;
 mod tree;
 mod xattr;
@@ -33,6 +35,7 @@ use pack::{Format, Options};
 const DEFAULT_EPOCH: i64 = 1;
 
 fn main() -> ExitCode {
+    remove_temporary_files_on_termination();
     match run() {
         Ok(code) => code,
         Err(error) => {
@@ -119,6 +122,18 @@ fn run() -> Result<ExitCode, Error> {
     };
     pack::pack(&options)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP remove packer's temporary files, then end packer by that
+/// signal. Blocked before any other thread exists, so the compressor threads inherit the mask
+/// and only this thread takes them.
+fn remove_temporary_files_on_termination() {
+    sys::block_termination();
+    std::thread::spawn(|| {
+        let signal = sys::wait_for_termination();
+        let _held = temp::remove_all_for_exit();
+        sys::die_of(signal)
+    });
 }
 
 /// A binary shipped beside packer (target/dist holds all of them).

@@ -941,3 +941,512 @@ fn help_and_version() {
     let version = packer(&["--version".as_ref()]);
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("packer "));
 }
+
+// ---- Hardening (issue 10, packer items; issue 12, xz sources) ----------------------------
+
+/// Names left in `dir` (the output folder of a failed or interrupted run).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn pack_fails(src: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        "--quiet".as_ref(),
+        "--rootfs".as_ref(),
+        src.as_ref(),
+        "--out".as_ref(),
+        out.as_ref(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let output = packer(&args);
+    assert!(
+        !output.status.success(),
+        "packer {extra:?} succeeded on {}",
+        src.display()
+    );
+    output
+}
+
+/// A minimal tree: /etc with passwd, /bin/sh an ELF.
+fn small_tree(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    host_sh(&format!(
+        "mkdir -p {0}/etc {0}/bin && cp /bin/dash {0}/bin/sh && printf 'root:x:0:0::/root:/bin/sh\\n' > {0}/etc/passwd",
+        root.display()
+    ));
+    root
+}
+
+#[test]
+fn out_never_replaces_a_fifo_a_symlink_or_a_directory() {
+    require_root();
+    let dir = scratch_dir("packer-out-kinds");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(out_dir.join("folder")).expect("mkdir");
+    host_sh(&format!(
+        "cd {} && mkfifo fifo && echo keep > target && ln -s target link",
+        out_dir.display()
+    ));
+    for (name, what) in [
+        ("fifo", "is a FIFO"),
+        ("link", "is a symlink"),
+        ("folder", "is a directory"),
+    ] {
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&src, &out_dir.join(name), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+            assert!(
+                stderr.contains(what) && stderr.contains("name a file"),
+                "{name}: {stderr}"
+            );
+        }
+    }
+    let fifo = fs::symlink_metadata(out_dir.join("fifo")).expect("fifo");
+    assert!(fifo.file_type().is_fifo(), "the FIFO was replaced");
+    assert_eq!(
+        fs::read_link(out_dir.join("link")).expect("still a symlink"),
+        Path::new("target")
+    );
+    assert_eq!(
+        fs::read_to_string(out_dir.join("target")).expect("target"),
+        "keep\n"
+    );
+    assert!(out_dir.join("folder").is_dir());
+    assert_eq!(names_in(&out_dir), ["fifo", "folder", "link", "target"]);
+    // A regular file is replaced, as before.
+    fs::write(out_dir.join("old.tar.gz"), b"old").expect("old");
+    pack(&src, &out_dir.join("old.tar.gz"), &["--format", "rootfs"]);
+    assert_ne!(fs::read(out_dir.join("old.tar.gz")).expect("new"), b"old");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_source_nixos_wsl_folder_is_refused_in_both_formats() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-wsl");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let src = small_tree(&dir, "src");
+    // An empty /nixos-wsl loses nothing: packed as it is.
+    fs::create_dir(src.join("nixos-wsl")).expect("mkdir");
+    pack(&src, &out_dir.join("empty.tar.gz"), &["--format", "rootfs"]);
+    fs::remove_file(out_dir.join("empty.tar.gz")).expect("rm");
+
+    host_sh(&format!(
+        "mkdir -p {0}/nixos-wsl/flake && echo '{{ }}' > {0}/nixos-wsl/flake/configuration.nix && tar -C {0} -cf {1}/src.tar .",
+        src.display(),
+        dir.display()
+    ));
+    let tarball = dir.join("src.tar");
+    for source in [&src, &tarball] {
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(source, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("/nixos-wsl holds files")
+                    && stderr.contains("belongs to the installer")
+                    && stderr.contains(source.to_str().expect("utf-8")),
+                "{format} from {}: {stderr}",
+                source.display()
+            );
+            assert!(names_in(&out_dir).is_empty(), "{:?}", names_in(&out_dir));
+        }
+    }
+    // A symlink there is refused too.
+    host_sh(&format!(
+        "rm -r {0}/nixos-wsl && ln -s /home {0}/nixos-wsl",
+        src.display()
+    ));
+    let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nixos-wsl is a symlink"));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Writes a plain tar with python (as `python_tar`) and cuts it just before its last entry's
+/// header: a tar cut at an entry boundary, without end-of-archive blocks.
+fn tar_cut_before_last_entry(path: &Path) {
+    python_tar(
+        path,
+        "w",
+        "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n    add(t, 'etc/later', b'after the cut\\n')",
+    );
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import tarfile, sys, os\n\
+             t = tarfile.open(sys.argv[1]); cut = t.getmembers()[-1].offset; t.close()\n\
+             os.truncate(sys.argv[1], cut)",
+        ])
+        .arg(path)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_plain_tarball_cut_at_an_entry_boundary_is_refused() {
+    require_root();
+    let dir = scratch_dir("packer-cut-tar");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let cut = dir.join("cut.tar");
+    tar_cut_before_last_entry(&cut);
+    // GNU tar reads the cut archive without complaint: it is the end marker that is missing.
+    host_sh(&format!("tar -tf {} >/dev/null", cut.display()));
+    let output = pack_fails(&cut, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(cut.to_str().expect("utf-8"))
+            && stderr.contains("truncated")
+            && stderr.contains("after entry /etc/passwd")
+            && stderr.contains("end-of-archive"),
+        "{stderr}"
+    );
+    assert!(names_in(&out_dir).is_empty(), "{:?}", names_in(&out_dir));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Unmounts a bind mount made by a test, whatever the test's outcome.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_output_folder_reaching_into_the_source_through_a_bind_mount_is_not_packed() {
+    require_root();
+    let dir = scratch_dir("packer-bind-out");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(src.join("var/out")).expect("mkdir");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    host_sh(&format!(
+        "mount --bind {} {}",
+        src.join("var/out").display(),
+        out_dir.display()
+    ));
+    let mounted = Mounted(out_dir.clone());
+    let listing = |archive: &Path| {
+        let out = Command::new("tar")
+            .arg("-tzf")
+            .arg(archive)
+            .output()
+            .expect("tar");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rootfs = out_dir.join("x.tar.gz");
+    let output = pack(&src, &rootfs, &["--format", "rootfs"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("packer's own temporary file"),
+        "no warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files = listing(&rootfs);
+    assert!(files.contains("var/out/"), "{files}");
+    assert!(!files.contains(".tmp"), "packed its own file: {files}");
+
+    let installer = out_dir.join("i.tar.gz");
+    pack(&src, &installer, &["--format", "installer"]);
+    let payload = dir.join("payload.tar.gz");
+    host_sh(&format!(
+        "tar -xzOf {} nixos-wsl/rootfs.tar.gz > {}",
+        installer.display(),
+        payload.display()
+    ));
+    let files = listing(&payload);
+    assert!(files.contains("var/out/x.tar.gz"), "{files}");
+    assert!(!files.contains(".tmp"), "packed its own file: {files}");
+    drop(mounted);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn malformed_source_tarballs_are_refused_naming_the_entry() {
+    require_root();
+    let dir = scratch_dir("packer-malformed");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let base = "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "under a symlink",
+            "    add(t, 'usr', kind=tarfile.SYMTYPE, link='etc')\n    add(t, 'usr/x', b'x')",
+            &["/usr/x", "lies under /usr", "symlink", "Cannot extract through symlink"],
+        ),
+        (
+            "directory replaced by a file",
+            "    add(t, 'opt', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'opt/x', b'x')\n    add(t, 'opt', b'now a file')",
+            &["/opt/x", "lies under /opt", "makes a file"],
+        ),
+        ("empty name", "    add(t, '', b'x')", &["empty name", "after entry /etc/passwd"]),
+        (
+            "empty symlink target",
+            "    add(t, 'etc/l', kind=tarfile.SYMTYPE, link='')",
+            &["symlink /etc/l", "empty target"],
+        ),
+        (
+            "reserved prefix",
+            "    add(t, 'etc/.nixos-wsl-held.1', b'x')",
+            &["/etc/.nixos-wsl-held.1", "prefix .nixos-wsl-"],
+        ),
+        (
+            "hard link climbing out",
+            "    add(t, 'etc/h', kind=tarfile.LNKTYPE, link='../../etc/shadow')",
+            &["hard link /etc/h", "../../etc/shadow", "climbs out of the root"],
+        ),
+        (
+            "root not a directory",
+            "    add(t, './', b'x')",
+            &["root entry", "not a directory"],
+        ),
+    ];
+    for (what, entries, expect) in cases {
+        let tarball = dir.join("bad.tar");
+        python_tar(&tarball, "w", &format!("{base}{entries}"));
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&tarball, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+            for needle in expect.iter().chain(&[tarball.to_str().expect("utf-8")]) {
+                assert!(
+                    stderr.contains(needle),
+                    "{what}: {stderr:?} lacks {needle:?}"
+                );
+            }
+            assert!(
+                names_in(&out_dir).is_empty(),
+                "{what}: {:?}",
+                names_in(&out_dir)
+            );
+        }
+    }
+    // A directory source with a reserved name is refused too.
+    let src = small_tree(&dir, "src");
+    fs::write(src.join("etc/.nixos-wsl-installer.tmp"), b"x").expect("write");
+    let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("prefix .nixos-wsl-"));
+    assert!(names_in(&out_dir).is_empty());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_terminating_signal_removes_the_temporary_files() {
+    require_root();
+    let dir = scratch_dir("packer-signal");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    // Random data at level 9 on one thread: seconds of work, time enough to be interrupted.
+    host_sh(&format!(
+        "head -c 200000000 /dev/urandom > {}/big",
+        src.display()
+    ));
+    for (signal, number, format, temp) in [
+        ("TERM", 15, "rootfs", ".partial."),
+        ("INT", 2, "installer", ".payload."),
+        ("HUP", 1, "rootfs", ".partial."),
+    ] {
+        // Through python, which restores the default actions before it execs packer: a
+        // background job of a non-interactive shell starts with SIGINT ignored, nohup ignores
+        // SIGHUP, and packer keeps a signal ignored at its start ignored.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import os, signal, sys\n\
+                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n\
+                 os.execv(sys.argv[1], sys.argv[1:])",
+            ])
+            .arg(dist_bin("packer"))
+            .args([
+                "--quiet",
+                "--level",
+                "9",
+                "--threads",
+                "1",
+                "--format",
+                format,
+            ])
+            .arg("--rootfs")
+            .arg(&src)
+            .arg("--out")
+            .arg(out_dir.join("x.tar.gz"))
+            .spawn()
+            .expect("packer starts");
+        let started = std::time::Instant::now();
+        while !names_in(&out_dir).iter().any(|n| n.contains(temp)) {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "{signal}: packer ended before its temporary file showed"
+            );
+            assert!(
+                started.elapsed().as_secs() < 120,
+                "{signal}: no temporary file after 120 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        host_sh(&format!("kill -{signal} {}", child.id()));
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(number),
+            "{signal}: packer should end by the signal, got {status:?}"
+        );
+        assert!(
+            names_in(&out_dir).is_empty(),
+            "{signal}: left behind: {:?}",
+            names_in(&out_dir)
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn packer_refuses_symlink_loops_its_check_rejects() {
+    require_root();
+    let dir = scratch_dir("packer-loops");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    for (what, setup) in [
+        ("/etc", "rm -r etc && ln -s etc2 etc && ln -s etc etc2"),
+        (
+            "/bin/sh",
+            "rm bin/sh && ln -s sh2 bin/sh && ln -s /bin/sh bin/sh2",
+        ),
+    ] {
+        let src = small_tree(&dir, "src");
+        host_sh(&format!("cd {} && {setup}", src.display()));
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains(&format!("{}: {what}", src.display()))
+                    && stderr.contains("symlink loop"),
+                "{what}: {stderr}"
+            );
+            assert!(names_in(&out_dir).is_empty());
+        }
+        fs::remove_dir_all(&src).expect("rm");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_handles_incremental_archives_labels_random_data_and_entries_under_symlinks() {
+    require_root();
+    let dir = scratch_dir("packer-check-hardening");
+    let src = small_tree(&dir, "src");
+    let (s, d) = (src.display(), dir.display());
+    host_sh(&format!(
+        "tar -C {s} --listed-incremental={d}/snapshot -czf {d}/incremental.tar.gz . && tar -C {s} -V 'my label' -czf {d}/label.tar.gz . && head -c 100000 /dev/urandom > {d}/random.tar"
+    ));
+    for (name, expect) in [
+        ("incremental.tar.gz", "GNU incremental archive"),
+        ("label.tar.gz", "GNU volume label \"my label\""),
+    ] {
+        let output = check(&dir.join(name));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}: {stdout}");
+        assert!(
+            stdout.contains(expect) && stdout.contains("0 errors"),
+            "{name}: {stdout}"
+        );
+        // packer reads them as sources too.
+        pack(
+            &dir.join(name),
+            &dir.join(format!("packed-{name}")),
+            &["--format", "rootfs"],
+        );
+    }
+    let output = check(&dir.join("random.tar"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not start with a tar header"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.len() < 300 && !stderr.contains('\u{fffd}') && stderr.is_ascii(),
+        "raw bytes in {stderr:?}"
+    );
+
+    let ok = "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n";
+    let under = dir.join("under.tar.gz");
+    python_tar(
+        &under,
+        "w:gz",
+        &format!("{ok}    add(t, 'etc/systemd', kind=tarfile.SYMTYPE, link='/usr/etc/systemd')\n    add(t, 'etc/systemd/system/x.service', kind=tarfile.SYMTYPE, link='/dev/null')"),
+    );
+    let output = check(&under);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("/etc/systemd/system/x.service lies under /etc/systemd")
+            && stdout.contains("Cannot extract through symlink"),
+        "{stdout}"
+    );
+
+    let climbing = dir.join("climbing.tar.gz");
+    python_tar(
+        &climbing,
+        "w:gz",
+        &format!("{ok}    add(t, 'etc/h', kind=tarfile.LNKTYPE, link='../../etc/shadow')"),
+    );
+    let stdout = String::from_utf8_lossy(&check(&climbing).stdout).into_owned();
+    assert!(
+        stdout.contains("../../etc/shadow, which climbs out of the root"),
+        "{stdout}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_xz_source_packs_to_the_same_archive_as_the_plain_tar() {
+    require_root();
+    let dir = scratch_dir("packer-xz");
+    let src = fixture(&dir);
+    let (s, d) = (src.display(), dir.display());
+    // Named .tar on purpose: the compression is told by content, not by name.
+    host_sh(&format!(
+        "tar -C {s} --xattrs --xattrs-include='*' -cf {d}/plain.tar . && xz -T1 -c {d}/plain.tar > {d}/xz-inside.tar && gzip -c {d}/plain.tar > {d}/gz-inside.tar"
+    ));
+    for format in ["rootfs", "installer"] {
+        let plain = dir.join(format!("plain-{format}.tar.gz"));
+        pack(&dir.join("plain.tar"), &plain, &["--format", format]);
+        for compressed in ["xz-inside.tar", "gz-inside.tar"] {
+            let packed = dir.join(format!("{compressed}-{format}.tar.gz"));
+            pack(&dir.join(compressed), &packed, &["--format", format]);
+            assert!(
+                fs::read(&plain).expect("plain") == fs::read(&packed).expect("packed"),
+                "{compressed} ({format}) packs differently from the plain tar"
+            );
+        }
+    }
+    // A damaged xz stream is refused with the source's name.
+    let bytes = fs::read(dir.join("xz-inside.tar")).expect("xz");
+    let damaged = dir.join("damaged.tar.xz");
+    fs::write(&damaged, &bytes[..bytes.len() / 2]).expect("write");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let output = pack_fails(&damaged, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("xz data is damaged or truncated")
+            && stderr.contains(damaged.to_str().expect("utf-8")),
+        "{stderr}"
+    );
+    assert!(names_in(&out_dir).is_empty());
+    let _ = fs::remove_dir_all(&dir);
+}
