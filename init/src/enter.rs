@@ -50,9 +50,9 @@ pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<P
         );
         User::root(&config.shell)
     });
-    // The configured shell (root's, or any user's whose shell is init): never init itself,
-    // never a missing path.
-    if user.shell == config.shell.as_str() {
+    // Root's configured shell: never init itself, never a missing path. (Another user whose
+    // passwd shell is init gets init inside, which sees where it is and runs this same check.)
+    if user.uid == 0 && user.shell == config.shell.as_str() {
         user.shell = crate::shell::root_shell(config).into();
     }
     let nixos = Path::new("/run/current-system").exists() || Path::new("/etc/NIXOS").exists();

@@ -612,6 +612,7 @@ fn help_and_version() {
         "activate =",
         "activated =",
         "boot-timeout =",
+        "system =",
         "126",
         "127",
         "128+N",
