@@ -1147,3 +1147,44 @@ fn a_bare_tarballs_first_boot_loads_the_nix_database_once() {
     assert_ok(&sh(&d, "true"));
     assert_eq!(fs::read_to_string(d.path(log)).expect("log"), expected);
 }
+
+#[test]
+fn native_mode_masks_reach_systemd_on_its_command_line_too() {
+    let d = distro(Variant::Nixos);
+    for unit in wsl_common::units::hostile_unit_names() {
+        let _ = fs::remove_file(d.path(&format!("/etc/systemd/system/{unit}")));
+    }
+    let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
+    d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
+    let out = sh(
+        &d,
+        "systemctl show -p LoadState --value systemd-binfmt.service; \
+         readlink /run/systemd/generator.early/systemd-binfmt.service; \
+         systemctl is-system-running --wait",
+    );
+    assert_eq!(
+        assert_ok(&out),
+        "masked\n/dev/null\nrunning\n",
+        "{}",
+        text(&out).1
+    );
+    assert_eq!(handle(&d), "", "native mode keeps no handle");
+}
+
+#[test]
+fn a_lock_file_not_owned_by_root_is_refused_and_the_shell_still_starts() {
+    let d = distro(Variant::Debian);
+    outside(
+        &d,
+        "mkdir -p /run/nixos-wsl && touch /run/nixos-wsl/lock && chown nixos /run/nixos-wsl/lock",
+    );
+    let out = run_within(&d, &["--", "id -un"], b"", 120);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "nixos\n");
+    assert!(
+        stderr.contains("refusing /run/nixos-wsl/lock") && stderr.contains("owned by root"),
+        "{stderr}"
+    );
+    assert_eq!(systemd_pid1s(&d), 0, "systemd started past a refused lock");
+}
