@@ -89,8 +89,15 @@ impl Handle {
 
     /// Writes the handle atomically (a reader sees the old file or the new one).
     pub fn save(&self) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = format!("{FILE}.new");
-        let mut file = File::create(&tmp)?;
+        // 0644 whatever the caller's umask: only root may write what shells trust.
+        let mut file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
         file.write_all(self.render().as_bytes())?;
         std::fs::rename(&tmp, FILE)
     }

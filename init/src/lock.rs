@@ -4,7 +4,7 @@
 //! starting systemd.
 
 use std::fs::File;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation, Mode, OFlags};
@@ -29,14 +29,23 @@ pub struct Lock {
 /// The folder and the lock file, checked: a directory and a regular file owned by root that
 /// nobody else may write (or, for the file, open).
 fn open() -> Result<File, Error> {
-    std::fs::create_dir_all(handle::DIR).map_err(|e| Error::io("create", handle::DIR, e))?;
+    // 0755 whatever the caller's umask: only root may add files beside the lock and handle.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(handle::DIR)
+        .map_err(|e| Error::io("create", handle::DIR, e))?;
     let dir =
         std::fs::symlink_metadata(handle::DIR).map_err(|e| Error::io("inspect", handle::DIR, e))?;
-    if !dir.is_dir() || dir.uid() != 0 || dir.mode() & 0o022 != 0 {
+    if !dir.is_dir() || dir.uid() != 0 {
         return Err(Error::Boot(format!(
-            "refusing {}: not a directory owned by root that only root may write (remove it)",
+            "refusing {}: not a directory owned by root (remove it)",
             handle::DIR
         )));
+    }
+    if dir.mode() & 0o022 != 0 {
+        std::fs::set_permissions(handle::DIR, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io("restrict", handle::DIR, e))?;
     }
     let fd = rustix::fs::open(
         LOCK,

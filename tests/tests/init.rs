@@ -1188,3 +1188,21 @@ fn a_lock_file_not_owned_by_root_is_refused_and_the_shell_still_starts() {
     );
     assert_eq!(systemd_pid1s(&d), 0, "systemd started past a refused lock");
 }
+
+#[test]
+fn the_lock_folder_and_handle_are_root_only_whatever_the_umask() {
+    let d = distro(Variant::Debian);
+    assert_ok(&d.run(&[
+        "-e",
+        "/bin/sh",
+        "-c",
+        &format!("umask 000; exec {INIT} -c true"),
+    ]));
+    assert_eq!(
+        outside(
+            &d,
+            "stat -c %a /run/nixos-wsl /run/nixos-wsl/lock /run/nixos-wsl/systemd"
+        ),
+        "755\n600\n644"
+    );
+}
