@@ -30,13 +30,19 @@ Exit status (shell-wrapper mode):
 
 Configuration: /etc/nixos-wsl/init.conf (key = value; bad lines are reported and ignored):
   user = NAME            who the shell runs as (WSL itself must start root)
-  shell = PATH           root's real shell (root's shell in /etc/passwd is init)
-  systemd = PATH...      systemd binaries to try; the first that exists wins
+  shell = PATH           root's real shell (root's shell in /etc/passwd is init); missing or
+                         init itself: /bin/sh, said in one line
+  systemd = PATH...      systemd binaries to try after the activation; the first that exists
+                         wins (/run/current-system/... also through the system profile)
   activate = PATH        run before systemd unless `activated` exists; empty: never
   activated = PATH
-  boot-timeout = SECS    wait at most this long for systemd's READY=1 (default 30)
+  boot-timeout = SECS    wait at most this long for systemd's READY=1 (default 30; 0: no limit)
+  system = PATH          a bare tarball's NixOS system for its first boot (empty: found)
+First boot of a bare NixOS tarball: nix-store --load-db < /nix-path-registration and the
+  system profile set, once, before the activation. systemd gets systemd.mask=UNIT for every
+  unit that fights WSL. On NixOS, -c commands get /etc/set-environment.
 
-Files: /run/nixos-wsl/ (lock, handle on systemd, notify socket, interop link),
+Files: /run/nixos-wsl/ (lock, root only; handle on systemd, notify socket, interop link),
   /run/systemd/system.conf.d/nixos-wsl.conf (WSL_DISTRO_NAME, WSL_INTEROP for services).
 Environment: WSL_INTEROP (kept; services get /run/nixos-wsl/interop, linked to the newest
   session's socket), PATH (system PATH, then WSL's /mnt/ entries; WSLPATH holds the latter).
