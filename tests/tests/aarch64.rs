@@ -49,9 +49,18 @@ fn elf_machine(path: &Path) -> u16 {
 fn aarch64_init_and_installer_are_aarch64_and_within_the_size_budgets() {
     for (name, budget) in [("init", 300 * 1024), ("installer", 400 * 1024)] {
         let bin = arm_bin(name);
-        assert_eq!(elf_machine(&bin), EM_AARCH64, "{} is not aarch64", bin.display());
+        assert_eq!(
+            elf_machine(&bin),
+            EM_AARCH64,
+            "{} is not aarch64",
+            bin.display()
+        );
         let size = fs::metadata(&bin).map(|m| m.len()).unwrap_or(u64::MAX);
-        assert!(size <= budget, "{}: {size} bytes, budget {budget}", bin.display());
+        assert!(
+            size <= budget,
+            "{}: {size} bytes, budget {budget}",
+            bin.display()
+        );
     }
 }
 
@@ -59,9 +68,17 @@ fn aarch64_init_and_installer_are_aarch64_and_within_the_size_budgets() {
 fn aarch64_init_answers_its_command_line_like_the_x86_64_one() {
     let init = arm_bin("init");
     let native = dist_bin("init");
-    for args in [&["--version"][..], &["--help"], &["status", "extra"], &["-h"]] {
+    for args in [
+        &["--version"][..],
+        &["--help"],
+        &["status", "extra"],
+        &["-h"],
+    ] {
         let arm = emulated(&init, args);
-        let x86 = Command::new(&native).args(args).output().expect("init runs");
+        let x86 = Command::new(&native)
+            .args(args)
+            .output()
+            .expect("init runs");
         assert_eq!(
             arm.status.code(),
             x86.status.code(),
@@ -72,7 +89,12 @@ fn aarch64_init_answers_its_command_line_like_the_x86_64_one() {
         assert_eq!(arm.stdout, x86.stdout, "init {args:?}: different output");
     }
     let usage = emulated(&init, &["status", "extra"]);
-    assert_eq!(usage.status.code(), Some(2), "usage error: {:?}", text(&usage));
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "usage error: {:?}",
+        text(&usage)
+    );
 }
 
 #[test]
@@ -81,7 +103,10 @@ fn aarch64_installer_answers_its_command_line_like_the_x86_64_one() {
     let native = dist_bin("installer");
     for args in [&["--version"][..], &["--help"], &["--root"]] {
         let arm = emulated(&installer, args);
-        let x86 = Command::new(&native).args(args).output().expect("installer runs");
+        let x86 = Command::new(&native)
+            .args(args)
+            .output()
+            .expect("installer runs");
         assert_eq!(
             arm.status.code(),
             x86.status.code(),
@@ -89,10 +114,18 @@ fn aarch64_installer_answers_its_command_line_like_the_x86_64_one() {
             text(&arm),
             text(&x86)
         );
-        assert_eq!(arm.stdout, x86.stdout, "installer {args:?}: different output");
+        assert_eq!(
+            arm.stdout, x86.stdout,
+            "installer {args:?}: different output"
+        );
     }
     let usage = emulated(&installer, &["--root"]);
-    assert_eq!(usage.status.code(), Some(2), "usage error: {:?}", text(&usage));
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "usage error: {:?}",
+        text(&usage)
+    );
 }
 
 /// `path mode owner target/size` of every entry under `root`, sorted, without what WSL or
@@ -111,15 +144,28 @@ fn listing(root: &Path) -> String {
         .arg(root)
         .output()
         .expect("find runs");
-    assert!(out.status.success(), "listing {}: {:?}", root.display(), text(&out));
+    assert!(
+        out.status.success(),
+        "listing {}: {:?}",
+        root.display(),
+        text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn first_differences(a: &str, b: &str) -> String {
     let la: Vec<&str> = a.lines().collect();
     let lb: Vec<&str> = b.lines().collect();
-    let mut d: Vec<String> = la.iter().filter(|l| !lb.contains(l)).map(|l| format!("- {l}")).collect();
-    d.extend(lb.iter().filter(|l| !la.contains(l)).map(|l| format!("+ {l}")));
+    let mut d: Vec<String> = la
+        .iter()
+        .filter(|l| !lb.contains(l))
+        .map(|l| format!("- {l}"))
+        .collect();
+    d.extend(
+        lb.iter()
+            .filter(|l| !la.contains(l))
+            .map(|l| format!("+ {l}")),
+    );
     d.truncate(20);
     d.join("\n")
 }

@@ -25,6 +25,7 @@ fn packed(variant: Variant) -> &'static Path {
     let (cell, name) = match variant {
         Variant::Debian => (&DEBIAN, "debian"),
         Variant::Nixos => (&NIXOS, "nixos"),
+        other => panic!("init's end-to-end tests pack no {other:?} tree"),
     };
     cell.get_or_init(|| {
         require_root();
