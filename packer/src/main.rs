@@ -8,7 +8,10 @@ mod entry;
 mod error;
 mod gzip;
 mod header;
+mod json;
+mod nixos;
 mod pack;
+mod placement;
 mod progress;
 mod sink;
 mod source_dir;
@@ -16,6 +19,7 @@ mod source_tar;
 mod sys;
 mod temp;
 mod tree;
+mod wsl_conf;
 mod xattr;
 
 use std::path::{Path, PathBuf};
