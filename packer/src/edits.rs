@@ -66,6 +66,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     if let Some(nixos) = &nixos {
         warnings.extend(nixos.require_init_declared()?);
         warnings.extend(nixos.declared_wsl_conf_problem(tree));
+        warnings.extend(nixos::units_blocked(tree));
     }
     let etc_file = |rel: &[u8]| match &nixos {
         Some(nixos) => nixos.etc_file(tree, rel),

@@ -322,6 +322,15 @@ fn replaced_message(system: &System, shell: &str) -> String {
     )
 }
 
+/// nixpkgs nixos/modules/system/boot/systemd.nix: every unit comes from the link
+/// `/etc/systemd/system -> /etc/static/systemd/system`; a real directory blocks it (setup-etc.pl
+/// leaves it, with a warning).
+pub fn units_blocked(tree: &dyn Lookup) -> Option<String> {
+    (tree.node(b"etc/systemd/system").map(|n| n.kind) == Some(NodeKind::Dir)).then(|| {
+        "/etc/systemd/system is a real directory in a NixOS tree: it blocks NixOS's link to /etc/static/systemd/system and systemd finds none of the system's units".into()
+    })
+}
+
 /// What `packer check` says about a NixOS archive (nothing for other archives).
 pub fn findings(tree: &dyn Lookup) -> Vec<Finding> {
     let nixos = match detect(tree) {
@@ -334,12 +343,8 @@ pub fn findings(tree: &dyn Lookup) -> Vec<Finding> {
         Ok(warnings) => out.extend(warnings.into_iter().map(Finding::Warning)),
         Err(e) => out.push(Finding::Error(e.to_string())),
     }
-    // nixpkgs nixos/modules/system/boot/systemd.nix: every unit comes from the link
-    // /etc/systemd/system -> /etc/static/systemd/system; a real directory blocks it.
-    if tree.node(b"etc/systemd/system").map(|n| n.kind) == Some(NodeKind::Dir) {
-        out.push(Finding::Error(
-            "/etc/systemd/system is a real directory in a NixOS tree: it blocks NixOS's link to /etc/static/systemd/system and systemd finds none of the system's units".into(),
-        ));
+    if let Some(problem) = units_blocked(tree) {
+        out.push(Finding::Error(problem));
     }
     if let Some(problem) = nixos.declared_wsl_conf_problem(tree) {
         out.push(Finding::Error(problem));
