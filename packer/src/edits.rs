@@ -114,13 +114,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let wsl_conf_path = place(tree, b"etc/wsl.conf")?;
     let rewrite = wsl_conf::for_toolkit(&etc_file(b"wsl.conf")?.unwrap_or_default().0);
     warnings.extend(rewrite.notes.iter().map(|n| format!("/etc/wsl.conf {n}")));
-    out.push(keep_owner(
-        tree,
-        &wsl_conf_path,
-        0o644,
-        epoch,
-        rewrite.text.into_bytes(),
-    ));
+    out.push(keep_owner(tree, &wsl_conf_path, 0o644, epoch, rewrite.text));
 
     // init.conf: an existing one is kept (re-packing what `wsl --export` gives is idempotent);
     // only a user asked for explicitly, or named in the source's wsl.conf, changes its user.
@@ -720,7 +714,10 @@ mod tests {
     /// What `wsl --export` of a packed distribution gives: init is root's shell, wsl.conf and
     /// init.conf are packer's.
     fn exported() -> Vec<Entry> {
-        let wsl_conf = wsl_conf::for_toolkit(b"[User]\nDefault=nixos\n[boot]\nsystemd=true\n").text;
+        let wsl_conf = String::from_utf8(
+            wsl_conf::for_toolkit(b"[User]\nDefault=nixos\n[boot]\nsystemd=true\n").text,
+        )
+        .expect("UTF-8");
         vec![
             dir(""),
             dir("etc"),

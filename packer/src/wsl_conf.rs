@@ -399,7 +399,7 @@ fn value_ok(kind: ValueKind, value: &str) -> bool {
 /// The wsl.conf packer writes, from the source's.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rewrite {
-    pub text: String,
+    pub text: Vec<u8>,
     /// The source's `[user] default`, in any case (its first occurrence, read on past lines
     /// WSL would stop at: they are commented out, so what the author meant now applies).
     pub default_user: Option<String>,
@@ -411,21 +411,49 @@ pub struct Rewrite {
 /// [`HEADER`] first, then the source's text with the lines that would undo it or that WSL
 /// cannot read kept as `#~ ` comments: invalid lines (so the settings after them apply),
 /// every `[user] default` (its user goes to init.conf), later duplicates of a key (WSL ignores
-/// them; the validator rejects them) and keys before any section (they would land in
-/// `[user]`). Everything else is kept byte for byte. Packing packer's own output again gives
+/// them; the validator rejects them), keys before any section (they would land in `[user]`)
+/// and keys under a section header WSL cannot parse (they would land in the section before).
+/// Everything else is kept byte for byte. Packing packer's own output again gives
 /// the same text.
 pub fn for_toolkit(source: &[u8]) -> Rewrite {
-    let body = source.strip_prefix(HEADER.as_bytes()).unwrap_or(source);
-    let lines = lines(body);
-    let physical: Vec<&[u8]> = body.split_inclusive(|&c| c == b'\n').collect();
     let mut rewrite = Rewrite {
-        text: HEADER.to_owned(),
+        text: HEADER.as_bytes().to_vec(),
         ..Rewrite::default()
     };
+    let body = source.strip_prefix(HEADER.as_bytes()).unwrap_or(source);
+    // Notepad's UTF-8 byte order mark: WSL cannot parse the first line with it, and with the
+    // header in front it would sit mid-file.
+    let body = match body.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => {
+            rewrite
+                .notes
+                .push("line 1: a UTF-8 byte order mark removed (WSL cannot parse it)".into());
+            rest
+        }
+        None => body,
+    };
+    let lines = lines(body);
+    let physical: Vec<&[u8]> = body.split_inclusive(|&c| c == b'\n').collect();
     let mut seen: Vec<String> = Vec::new();
+    // Keys after a section header WSL cannot parse would land in the section before it.
+    let mut orphaned_by: Option<usize> = None;
     for line in &lines {
+        let first_text = physical.get(line.first - 1).copied().unwrap_or_default();
         let why = match &line.kind {
-            LineKind::Invalid(why) => Some(format!("WSL cannot parse it ({why})")),
+            LineKind::Invalid(why) => {
+                if first_text.trim_ascii_start().starts_with(b"[") {
+                    orphaned_by = Some(line.first);
+                }
+                Some(format!("WSL cannot parse it ({why})"))
+            }
+            LineKind::Section(_) => {
+                orphaned_by = None;
+                None
+            }
+            LineKind::Setting { .. } if orphaned_by.is_some() => Some(format!(
+                "its section header, line {}, cannot be parsed",
+                orphaned_by.unwrap_or_default()
+            )),
             // Expected, not worth a warning: its user becomes init.conf's.
             LineKind::Setting { name, .. } if name.eq_ignore_ascii_case("user.default") => {
                 Some(String::new())
@@ -441,25 +469,26 @@ pub fn for_toolkit(source: &[u8]) -> Rewrite {
             _ => None,
         };
         if let LineKind::Setting { name, value, .. } = &line.kind {
-            if name.eq_ignore_ascii_case("user.default")
-                && rewrite.default_user.is_none()
-                && !value.is_empty()
-            {
-                rewrite.default_user = Some(value.clone());
+            if orphaned_by.is_none() {
+                if name.eq_ignore_ascii_case("user.default")
+                    && rewrite.default_user.is_none()
+                    && !value.is_empty()
+                {
+                    rewrite.default_user = Some(value.clone());
+                }
+                seen.push(name.clone());
             }
-            seen.push(name.clone());
         }
         for number in line.first..=line.last {
             let Some(text) = physical.get(number - 1) else {
                 continue;
             };
-            let text = String::from_utf8_lossy(text);
             if why.is_some() {
-                rewrite.text.push_str(COMMENTED);
+                rewrite.text.extend_from_slice(COMMENTED.as_bytes());
             }
-            rewrite.text.push_str(&text);
-            if !text.ends_with('\n') {
-                rewrite.text.push('\n');
+            rewrite.text.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                rewrite.text.push(b'\n');
             }
         }
         if let Some(why) = why.filter(|w| !w.is_empty()) {
@@ -658,19 +687,19 @@ mod tests {
         let rewrite = for_toolkit(source.as_bytes());
         assert_eq!(rewrite.default_user.as_deref(), Some("nixos"));
         assert_eq!(
-            rewrite.text,
+            String::from_utf8_lossy(&rewrite.text),
             format!(
                 "{HEADER}[User]\n#~ Default = nixos\n#~ ; a comment in another syntax\n[boot]\nsystemd=true\n[network]\nhostname = box # mine\n#~ hostname = other\n"
             )
         );
         assert_eq!(rewrite.notes.len(), 2, "{:?}", rewrite.notes);
-        let reading = Reading::of(rewrite.text.as_bytes());
+        let reading = Reading::of(&rewrite.text);
         assert_eq!(reading.stop, None);
         assert_eq!(reading.value("user.default"), Some(("root", 6)));
         assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
         assert_eq!(reading.value("network.hostname").map(|v| v.0), Some("box"));
         // Packing packer's own output again changes nothing.
-        let again = for_toolkit(rewrite.text.as_bytes());
+        let again = for_toolkit(&rewrite.text);
         assert_eq!(again.text, rewrite.text);
         assert_eq!(again.default_user, None);
     }
@@ -679,11 +708,28 @@ mod tests {
     fn keys_outside_a_section_and_continued_lines_are_commented_whole() {
         let rewrite = for_toolkit(b"default=eve\n[a]\nk = 1\\\n2\n[user]\ndefault=x \\q\nlast");
         assert_eq!(
-            rewrite.text,
+            String::from_utf8_lossy(&rewrite.text),
             format!("{HEADER}#~ default=eve\n[a]\nk = 1\\\n2\n[user]\n#~ default=x \\q\n#~ last\n")
         );
         assert_eq!(rewrite.default_user, None, "neither is a [user] default");
-        assert_eq!(for_toolkit(b"").text, HEADER);
+        assert_eq!(for_toolkit(b"").text, HEADER.as_bytes());
+    }
+
+    #[test]
+    fn keys_under_a_broken_section_header_and_a_byte_order_mark() {
+        let rewrite = for_toolkit(
+            b"\xef\xbb\xbf[boot]\nsystemd=true\n[ user ]\ndefault=alice\n[network]\nhostname=\xff\n",
+        );
+        assert_eq!(
+            rewrite.text,
+            [
+                HEADER.as_bytes(),
+                b"[boot]\nsystemd=true\n#~ [ user ]\n#~ default=alice\n[network]\nhostname=\xff\n",
+            ]
+            .concat()
+        );
+        assert_eq!(rewrite.default_user, None);
+        assert_eq!(rewrite.notes.len(), 3, "{:?}", rewrite.notes);
     }
 
     #[test]
@@ -716,7 +762,7 @@ mod tests {
             "E /etc/wsl.conf line 2: WSL starts sessions as \"nixos\""
         ));
         assert_eq!(all.len(), 6, "{all:#?}");
-        assert!(findings(for_toolkit(text).text.as_bytes(), true)
+        assert!(findings(&for_toolkit(text).text, true)
             .iter()
             .all(|f| matches!(f, Finding::Warning(_))));
     }
