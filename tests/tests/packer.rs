@@ -1491,3 +1491,34 @@ fn a_stock_nixos_system_is_refused_and_check_says_why() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sources_capitalised_default_user_runs_the_sessions_inside_systemd() {
+    require_root();
+    let dir = scratch_dir("packer-wsl-conf-boot");
+    let src = dir.join("src");
+    host_sh(&format!(
+        "cp -a {}/. {}",
+        wsl_sim::rootfs(wsl_sim::Variant::Debian).display(),
+        src.display()
+    ));
+    fs::write(
+        src.join("etc/wsl.conf"),
+        "[User]\nDefault=nixos\n; WSL stops reading here\n[network]\nhostname = packed\n",
+    )
+    .expect("wsl.conf");
+    let out = dir.join("rootfs.tar.gz");
+    pack(&src, &out, &["--format", "rootfs"]);
+    let distro = Distro::import(&out).unwrap_or_else(|e| panic!("import failed: {e}"));
+    // WSL starts root (init), init runs the session as nixos inside systemd's namespace.
+    let output = distro.run(&["--", "id -un; cat /proc/1/comm"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["nixos", "systemd"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(distro);
+    let _ = fs::remove_dir_all(&dir);
+}
