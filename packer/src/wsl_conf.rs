@@ -61,7 +61,7 @@ const fn key(name: &'static str, kind: ValueKind, validator: bool) -> KnownKey {
     }
 }
 
-/// `WslDistributionConfig.cpp:25-60` with the types of `WslDistributionConfig.h:55-80`;
+/// `WslDistributionConfig.cpp:25-60` with the types of `WslDistributionConfig.h:57-80`;
 /// `validator` follows `WSL_CONF_KEYS` of `validate-modern.py`.
 pub const KNOWN_KEYS: &[KnownKey] = &[
     key("automount.enabled", ValueKind::Bool, true),
