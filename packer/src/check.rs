@@ -13,9 +13,12 @@ use crate::edits::MAX_ICON;
 use crate::entry::{display, join, normalize, parent};
 use crate::error::Error;
 use crate::header::BLOCK;
+use crate::nixos;
+use crate::placement::read_through_links;
 use crate::source_tar::{compression, read_up_to};
 use crate::tar_head::{self, Start};
 use crate::tree::{resolve, Lookup, Node, NodeKind};
+use crate::wsl_conf::{self, Finding};
 use crate::xattr::unwanted;
 
 /// Config files whose content the checks read.
@@ -57,6 +60,16 @@ impl Lookup for Archive {
     }
     fn read_small(&self, path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.0.get(path).and_then(|s| s.content.clone()))
+    }
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = self
+            .0
+            .keys()
+            .filter(|p| !p.is_empty() && crate::entry::parent(p) == Some(path))
+            .map(|p| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec())
+            .collect();
+        names.sort_unstable();
+        names
     }
 }
 
@@ -217,7 +230,7 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
         let mut head = Vec::new();
         let mut content = None;
         if node.kind == NodeKind::File {
-            if READ_FILES.contains(&&rel[..]) {
+            if READ_FILES.contains(&&rel[..]) || nixos::wants_content(&rel) {
                 let mut data = Vec::new();
                 (&mut entry)
                     .take(1 << 20)
@@ -336,17 +349,7 @@ fn check_tree(archive: &Archive, report: &mut Report) {
         }
     }
 
-    let mut systemd = false;
-    if let Some(conf) = root_file(report, b"etc/wsl.conf", &[0o644]) {
-        for (section, key, value) in ini(conf.content.as_deref().unwrap_or_default()) {
-            if !KNOWN_WSL_CONF.contains(&(section.as_str(), key.as_str())) {
-                report.warn(format!("/etc/wsl.conf: unknown key {section}.{key}"));
-            }
-            if section == "boot" && key == "systemd" {
-                systemd = value.eq_ignore_ascii_case("true");
-            }
-        }
-    }
+    let systemd = check_wsl_conf(archive, report, &root_file);
     if systemd {
         check_elf(
             archive,
@@ -375,7 +378,91 @@ fn check_tree(archive: &Archive, report: &mut Report) {
     if archive.node(b"etc/resolv.conf").is_some() {
         report.warn("/etc/resolv.conf is shipped: WSL writes its own (generateResolvConf)".into());
     }
-    check_units(archive, report);
+    // On NixOS the masks are init's (systemd.mask= on systemd's command line), not links.
+    if !matches!(nixos::detect(archive), Ok(Some(_))) {
+        check_units(archive, report);
+    }
+    check_nixos(archive, report);
+}
+
+type RootFile<'a> = dyn Fn(&mut Report, &[u8], &[u32]) -> Option<&'a Seen> + 'a;
+
+/// `/etc/wsl.conf` as WSL reads it ([`wsl_conf`]): lines WSL never reads, duplicate and
+/// unknown keys, bad values, and WSL starting someone other than root while init is root's
+/// shell. Returns whether WSL boots systemd (`boot.systemd` as WSL reads it).
+fn check_wsl_conf(archive: &Archive, report: &mut Report, root_file: &RootFile<'_>) -> bool {
+    let path = b"etc/wsl.conf";
+    let text = match archive.node(path).map(|n| n.kind) {
+        None => return false,
+        Some(NodeKind::Symlink(target)) => {
+            // WSL's init reads it after the chroot, through the link
+            // (WslDistributionConfig.cpp:67-68); its mini_init reads boot.systemd before the
+            // chroot, from /distro/etc/wsl.conf (main.cpp:2247-2256), where an absolute link
+            // leads outside the tree: the per-distribution cgroup setup for systemd
+            // (main.cpp:2278-2284) is then skipped.
+            let Ok(Some((text, real))) = read_through_links(archive, path) else {
+                report.error(format!(
+                    "/etc/wsl.conf is a symlink to {}, which is not a file in the archive",
+                    String::from_utf8_lossy(&target)
+                ));
+                return false;
+            };
+            if target.starts_with(b"/") {
+                report.warn(format!(
+                    "/etc/wsl.conf is an absolute symlink ({}): WSL's mini_init reads boot.systemd through it before entering the tree, misses it, and skips systemd's cgroup setup (a copied file, e.g. NixOS environment.etc.\"wsl.conf\".mode = \"0644\", avoids that)",
+                    String::from_utf8_lossy(&target)
+                ));
+            }
+            if let Some(seen) = archive.0.get(&real) {
+                if seen.node.uid != 0
+                    || seen.node.gid != 0
+                    || ![0o644, 0o664, 0o444].contains(&seen.node.mode)
+                {
+                    report.warn(format!(
+                        "/etc/wsl.conf (-> {}) is owned by {}:{} with mode {:04o}; Microsoft's validator wants root:root 0644 or 0664",
+                        display(&real), seen.node.uid, seen.node.gid, seen.node.mode
+                    ));
+                }
+            }
+            text
+        }
+        Some(_) => match root_file(report, path, &[0o644]) {
+            Some(seen) => seen.content.clone().unwrap_or_default(),
+            None => return false,
+        },
+    };
+    let root_shell = archive
+        .0
+        .get(&b"etc/passwd"[..])
+        .and_then(|s| s.content.as_deref())
+        .and_then(|passwd| {
+            String::from_utf8_lossy(passwd).lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() == 7 && f[0] == "root").then(|| f[6].to_owned())
+            })
+        });
+    let init_is_root_shell = root_shell.is_some_and(|s| nixos::is_init(archive, &s));
+    for finding in wsl_conf::findings(&text, init_is_root_shell) {
+        match finding {
+            Finding::Error(e) => report.error(e),
+            Finding::Warning(w) => report.warn(w),
+        }
+    }
+    wsl_conf::Reading::of(&text)
+        .value("boot.systemd")
+        .and_then(|(v, _)| wsl_conf::parse_bool(v))
+        == Some(true)
+}
+
+/// A NixOS archive ([`nixos::findings`]): a system whose activation replaces init as root's
+/// shell, a real `/etc/systemd/system`, a declared wsl.conf that does not start root.
+fn check_nixos(archive: &Archive, report: &mut Report) {
+    for finding in nixos::findings(archive) {
+        match finding {
+            Finding::Error(e) => report.error(e),
+            Finding::Warning(w) => report.warn(w),
+        }
+    }
 }
 
 /// An entry below a symlink of the archive: WSL's bsdtar stops there ("Cannot extract
@@ -505,25 +592,6 @@ fn check_units(archive: &Archive, report: &mut Report) {
         }
     }
 }
-
-const KNOWN_WSL_CONF: &[(&str, &str)] = &[
-    ("automount", "enabled"),
-    ("automount", "mountFsTab"),
-    ("automount", "root"),
-    ("automount", "options"),
-    ("automount", "ldconfig"),
-    ("network", "generateHosts"),
-    ("network", "generateResolvConf"),
-    ("network", "hostname"),
-    ("interop", "enabled"),
-    ("interop", "appendWindowsPath"),
-    ("user", "default"),
-    ("boot", "systemd"),
-    ("boot", "command"),
-    ("boot", "protectBinfmt"),
-    ("gpu", "enabled"),
-    ("time", "useWindowsTimezone"),
-];
 
 const KNOWN_DISTRIBUTION_CONF: &[(&str, &str)] = &[
     ("oobe", "command"),

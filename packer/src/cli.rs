@@ -18,8 +18,11 @@ Formats:
   wsl        the same as a .wsl file with /etc/wsl-distribution.conf (implied by a .wsl name)
 
 Every root filesystem gets init as root's shell (its old shell goes to
-/etc/nixos-wsl/init.conf), /etc/wsl.conf with root as WSL's default user, /sbin/init where the
-source has none, and the systemd units that fight WSL masked.
+/etc/nixos-wsl/init.conf; an existing init.conf is kept), /etc/wsl.conf with root as WSL's
+default user first, /sbin/init where the source has none, and, unless it is NixOS, the systemd
+units that fight WSL masked. Nothing is written through a symlink of the source. A NixOS system
+whose activation would replace init as root's shell is refused: build it with the toolkit's
+NixOS module.
 
 Environment:
   SOURCE_DATE_EPOCH  no time in the archive is later (default 1, like the Nix store)

@@ -8,7 +8,10 @@ mod entry;
 mod error;
 mod gzip;
 mod header;
+mod json;
+mod nixos;
 mod pack;
+mod placement;
 mod progress;
 mod reserved;
 mod sink;
@@ -18,6 +21,7 @@ mod sys;
 mod tar_head;
 mod temp;
 mod tree;
+mod wsl_conf;
 mod xattr;
 
 use std::path::{Path, PathBuf};

@@ -282,4 +282,20 @@ impl Lookup for DirSource {
             .map_err(|e| Error::read_path(&host, e))?;
         Ok(Some(data))
     }
+
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        if self.node(path).map(|n| n.kind) != Some(NodeKind::Dir) {
+            return Vec::new();
+        }
+        let mut names: Vec<Vec<u8>> = fs::read_dir(self.host(path))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().as_bytes().to_vec())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_unstable();
+        names
+    }
 }

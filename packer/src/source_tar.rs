@@ -444,6 +444,17 @@ impl Lookup for TarSource {
             .map_err(|e| Error::read(label(), e))?;
         Ok(Some(data))
     }
+
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = self
+            .by_path
+            .keys()
+            .filter(|p| !p.is_empty() && crate::entry::parent(p) == Some(path))
+            .map(|p| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec())
+            .collect();
+        names.sort_unstable();
+        names
+    }
 }
 
 /// The tar file from `base` on, as the tar crate sees it: its positions (which it takes from

@@ -1450,3 +1450,584 @@ fn an_xz_source_packs_to_the_same_archive_as_the_plain_tar() {
     assert!(names_in(&out_dir).is_empty());
     let _ = fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What packer writes into a root filesystem on real WSL and real NixOS (p-nixos): wsl.conf as
+// WSL reads it, re-packing an exported distribution, added files never through a symlink of
+// the source, and NixOS sources (bare system tarballs, activated trees, stock systems).
+// ---------------------------------------------------------------------------------------------
+
+/// What WSL reads from a wsl.conf, by its rules (microsoft/WSL
+/// src/shared/configfile/configfile.cpp): `#` comments, `[section]` and `key = value` with
+/// names of letters and digits, matched in any case; the first invalid line ends the parse;
+/// the first of duplicate keys wins. Values: unquoted, up to a `#`, trimmed (the files here
+/// have no quotes or escapes). An oracle of its own, not packer's parser.
+fn wsl_reads(text: &str) -> Vec<(String, String)> {
+    let name_ok = |n: &str| {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && n.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let mut section = String::new();
+    let mut read: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches([' ', '\t']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((name, after))
+                    if name_ok(name)
+                        && (after.trim().is_empty() || after.trim_start().starts_with('#')) =>
+                {
+                    section = name.to_owned();
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            break;
+        };
+        let key = key.trim_end_matches([' ', '\t']);
+        if !name_ok(key) || value.contains('"') || value.contains('\\') {
+            break;
+        }
+        let name = format!("{section}.{key}").to_ascii_lowercase();
+        let value = value.split('#').next().unwrap_or("").trim().to_owned();
+        if !read.iter().any(|(n, _)| *n == name) {
+            read.push((name, value));
+        }
+    }
+    read
+}
+
+fn wsl_value(text: &str, name: &str) -> Option<String> {
+    wsl_reads(text)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn the_wsl_conf_oracle_reads_as_wsl_does() {
+    let read =
+        wsl_reads("[User]\nDefault = alice # me\n[user]\ndefault=bob\n; x\n[boot]\nsystemd=true\n");
+    assert_eq!(read, vec![("user.default".to_owned(), "alice".to_owned())]);
+}
+
+#[test]
+fn wsl_conf_keeps_the_sources_settings_behind_root_as_wsls_default_user() {
+    require_root();
+    let dir = scratch_dir("packer-wsl-conf");
+    let src = fixture(&dir);
+    let source_conf = "# the source's own\n[User]\nDefault=nixos\n; a comment WSL cannot parse\n[boot]\nsystemd=true\n[interop]\nappendWindowsPath = false\n[network]\nhostname = fixture\n";
+    fs::write(src.join("etc/wsl.conf"), source_conf).expect("wsl.conf");
+    assert_eq!(
+        wsl_value(source_conf, "boot.systemd"),
+        None,
+        "WSL itself never reads the source's [boot] (the ';' line stops it)"
+    );
+    for (format, name) in [
+        ("rootfs", "rootfs.tar.gz"),
+        ("installer", "installer.tar.gz"),
+    ] {
+        let out = dir.join(name);
+        let output = pack(&src, &out, &["--format", format]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("/etc/wsl.conf line 4: commented out"),
+            "the ';' line is named: {stderr}"
+        );
+        let report = check(&out);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(report.status.success(), "{format}: {report_text}");
+        assert!(!report_text.contains("wsl.conf"), "{format}: {report_text}");
+        let mut into = dir.join(format!("{format}-x"));
+        extract("bsdtar", &out, &into);
+        if format == "installer" {
+            let payload = into.join("nixos-wsl/rootfs.tar.gz");
+            into = dir.join("payload-x");
+            extract("bsdtar", &payload, &into);
+        }
+        let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
+        let read = wsl_reads(&conf);
+        assert_eq!(
+            wsl_value(&conf, "user.default").as_deref(),
+            Some("root"),
+            "{conf}"
+        );
+        assert_eq!(
+            read.iter().filter(|(n, _)| n == "user.default").count(),
+            1,
+            "{conf}"
+        );
+        for (key, value) in [
+            ("boot.systemd", "true"),
+            ("interop.appendwindowspath", "false"),
+            ("network.hostname", "fixture"),
+        ] {
+            assert_eq!(
+                wsl_value(&conf, key).as_deref(),
+                Some(value),
+                "{key}: {conf}"
+            );
+        }
+        assert!(
+            conf.contains("# the source's own\n")
+                && conf.contains("#~ ; a comment WSL cannot parse\n"),
+            "the source's text is kept: {conf}"
+        );
+        let init_conf =
+            fs::read_to_string(into.join("etc/nixos-wsl/init.conf")).expect("init.conf");
+        assert!(init_conf.contains("user = nixos\n"), "{init_conf}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_reports_what_wsl_never_reads_in_wsl_conf() {
+    let dir = scratch_dir("packer-check-wsl-conf");
+    let archive = dir.join("conf.tar.gz");
+    let conf = "[user]\\ndefault=root\\n[boot]\\nsystemd=maybe\\ncolour=red\\n[boot]\\nSystemd=true\\n; x\\n[interop]\\nenabled=false\\n";
+    python_tar(
+        &archive,
+        "w:gz",
+        &format!(
+            "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/{INIT}\\n')\n    add(t, 'etc/wsl.conf', b'{conf}')"
+        ),
+    );
+    let output = check(&archive);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    for needle in [
+        "error: /etc/wsl.conf line 8: WSL stops reading here (WSL's comments start with '#', not ';'",
+        "interop.enabled (line 10)",
+        "warning: /etc/wsl.conf line 4: boot.systemd = \"maybe\" is not a boolean",
+        "warning: /etc/wsl.conf line 5: unknown key boot.colour",
+        "warning: /etc/wsl.conf line 7: boot.Systemd again: WSL keeps line 4's value",
+    ] {
+        assert!(report.contains(needle), "{needle:?} not in:\n{report}");
+    }
+
+    // init is root's shell but WSL would start someone else.
+    let archive = dir.join("user.tar.gz");
+    python_tar(
+        &archive,
+        "w:gz",
+        &format!(
+            "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/{INIT}\\n')\n    add(t, 'etc/wsl.conf', b'[User]\\nDefault = alice\\n')"
+        ),
+    );
+    let output = check(&archive);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    assert!(
+        report.contains("WSL starts sessions as \"alice\", not root, so they bypass init"),
+        "{report}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn repacking_an_exported_distribution_is_idempotent() {
+    require_root();
+    let dir = scratch_dir("packer-repack");
+    let src = fixture(&dir);
+    let first = dir.join("first.tar.gz");
+    pack(&src, &first, &["--format", "rootfs"]);
+    // What `wsl --import` then `wsl --export` give: the tree bsdtar extracts, packed again.
+    let exported = dir.join("exported");
+    extract("bsdtar", &first, &exported);
+    let init_conf =
+        fs::read_to_string(exported.join("etc/nixos-wsl/init.conf")).expect("init.conf");
+    assert!(
+        init_conf.contains("shell = /bin/sh\n") && !init_conf.contains("nixos-wsl/init\n"),
+        "{init_conf}"
+    );
+    let second = dir.join("second.tar.gz");
+    let output = pack(&exported, &second, &["--format", "rootfs"]);
+    assert!(
+        output.stderr.is_empty(),
+        "no warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let again = dir.join("again");
+    extract("bsdtar", &second, &again);
+    for file in ["etc/nixos-wsl/init.conf", "etc/wsl.conf", "etc/passwd"] {
+        assert_eq!(
+            fs::read(again.join(file)).expect(file),
+            fs::read(exported.join(file)).expect(file),
+            "{file} changed on re-packing"
+        );
+    }
+    assert_eq!(
+        describe(&exported),
+        describe(&again),
+        "re-packing changes the tree"
+    );
+    assert_eq!(
+        fs::read(&first).expect("first"),
+        fs::read(&second).expect("second"),
+        "re-packing gives other bytes"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn added_files_never_go_through_a_symlink_of_the_source() {
+    require_root();
+    let dir = scratch_dir("packer-symlinked");
+    let src = dir.join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    // /etc -> usr/etc, /etc/systemd -> ../lib/systemd, /usr/libexec -> lib, /sbin -> usr/bin.
+    host_sh(&format!(
+        "cd {}
+         mkdir -p bin usr/etc usr/lib/systemd/system usr/bin
+         cp /bin/dash bin/sh
+         ln -s usr/etc etc && ln -s ../lib/systemd usr/etc/systemd && ln -s lib usr/libexec && ln -s usr/bin sbin
+         printf 'root:x:0:0:root:/root:/bin/sh\\n' > usr/etc/passwd
+         printf 'root:x:0:\\n' > usr/etc/group
+         printf 'root:*:1:0:99999:7:::\\n' > usr/etc/shadow && chmod 0640 usr/etc/shadow",
+        src.display()
+    ));
+    let out_installer = dir.join("installer.tar.gz");
+    let out_rootfs = dir.join("rootfs.tar.gz");
+    pack(&src, &out_installer, &[]);
+    pack(&src, &out_rootfs, &["--format", "rootfs"]);
+    let report = check(&out_rootfs);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+    // bsdtar refuses to extract through a symlink: this is WSL's import.
+    let into = dir.join("x");
+    extract("bsdtar", &out_rootfs, &into);
+    assert_eq!(
+        fs::read_link(into.join("etc")).expect("etc").to_str(),
+        Some("usr/etc")
+    );
+    let passwd = fs::read_to_string(into.join("usr/etc/passwd")).expect("passwd");
+    assert!(
+        passwd.starts_with(&format!("root:x:0:0:root:/root:/{INIT}\n")),
+        "{passwd}"
+    );
+    assert!(into.join("usr/lib/nixos-wsl/init").is_file());
+    assert!(into.join("usr/etc/nixos-wsl/init.conf").is_file());
+    assert!(into.join("usr/etc/wsl.conf").is_file());
+    assert_eq!(
+        fs::read_link(into.join("usr/bin/init"))
+            .expect("/sbin/init")
+            .to_str(),
+        Some(&*format!("/{INIT}"))
+    );
+    assert_eq!(
+        fs::read_link(into.join("usr/lib/systemd/system/tmp.mount"))
+            .expect("mask")
+            .to_str(),
+        Some("/dev/null")
+    );
+    // The installer refuses a payload with an entry under a symlink; this one installs.
+    let root = dir.join("root");
+    extract("bsdtar", &out_installer, &root);
+    let output = Command::new(dist_bin("installer"))
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .expect("installer runs");
+    assert!(
+        output.status.success(),
+        "the installer refuses the payload: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(root.join("usr/lib/nixos-wsl/init").is_file());
+
+    // A symlink that leads nowhere on the way: refused by name, nothing left behind.
+    host_sh(&format!(
+        "cd {} && rm usr/libexec && ln -s /opt/libexec usr/libexec",
+        src.display()
+    ));
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let output = packer(&[
+        "--rootfs".as_ref(),
+        src.as_os_str(),
+        "--out".as_ref(),
+        out_dir.join("x.tar.gz").as_os_str(),
+    ]);
+    assert_fails_cleanly(
+        &output,
+        &out_dir,
+        &[
+            "/usr/libexec/nixos-wsl/init",
+            "leads through a symlink to /opt/libexec/nixos-wsl",
+        ],
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+const NIX_SYSTEM: &str = "nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05";
+const NIX_ETC: &str = "nix/store/1123456789abcdfghijklmnpqrsvwxyz-etc";
+const NIX_SW: &str = "nix/store/2123456789abcdfghijklmnpqrsvwxyz-system-path";
+const NIX_BASH: &str = "nix/store/3123456789abcdfghijklmnpqrsvwxyz-bash-5.2";
+
+/// A small NixOS system in `root`: its store (bash, an etc with wsl.conf and init.conf, a
+/// system with `activate` naming its users file), as `make-system-tarball` ships it (no /etc,
+/// no profile, a `nix-path-registration`); `activated` adds what activation and
+/// `nixos-install` leave: /etc links through /etc/static (systemd/system included), the
+/// profile, /bin/sh, /etc/passwd. `root_shell`: what the users file declares for root;
+/// `default_user`: the declared wsl.conf's `[user] default`.
+fn nixos_tree(root: &Path, root_shell: &str, default_user: &str, activated: bool) {
+    let users = "nix/store/4123456789abcdfghijklmnpqrsvwxyz-users-groups.json";
+    host_sh(&format!(
+        "mkdir -p {r} && cd {r}
+         mkdir -p {NIX_BASH}/bin {NIX_SW}/bin {NIX_ETC}/etc/nixos-wsl {NIX_ETC}/etc/systemd/system {NIX_SYSTEM}
+         cp /bin/dash {NIX_BASH}/bin/bash && ln -s bash {NIX_BASH}/bin/sh
+         ln -s /{NIX_BASH}/bin/bash {NIX_SW}/bin/bash && ln -s /{NIX_BASH}/bin/sh {NIX_SW}/bin/sh
+         printf '[user]\\ndefault={default_user}\\n\\n[boot]\\nsystemd=true\\n' > {NIX_ETC}/etc/wsl.conf
+         printf 'user = nixos\\nshell = /run/current-system/sw/bin/bash\\n' > {NIX_ETC}/etc/nixos-wsl/init.conf
+         printf 'NAME=NixOS\\nID=nixos\\n' > {NIX_ETC}/etc/os-release
+         echo '[Unit]' > {NIX_ETC}/etc/systemd/system/multi-user.target
+         printf '{{\"mutableUsers\":true,\"users\":[{{\"name\":\"root\",\"uid\":0,\"shell\":\"{root_shell}\"}},{{\"name\":\"nixos\",\"uid\":1000,\"shell\":\"/run/current-system/sw/bin/bash\"}}],\"groups\":[]}}' > {users}
+         printf '#!/bin/sh\\n/nix/store/x-perl/bin/perl -w /nix/store/y-update-users-groups.pl /{users}\\n' > {NIX_SYSTEM}/activate
+         chmod 0555 {NIX_SYSTEM}/activate
+         ln -s /{NIX_ETC}/etc {NIX_SYSTEM}/etc && ln -s /{NIX_SW} {NIX_SYSTEM}/sw
+         echo registration > nix-path-registration",
+        r = root.display()
+    ));
+    if activated {
+        host_sh(&format!(
+            "cd {r} && rm nix-path-registration
+             mkdir -p etc/nixos-wsl bin usr/bin nix/var/nix/profiles root
+             ln -s /{NIX_ETC}/etc etc/static
+             for f in wsl.conf os-release systemd; do ln -s /etc/static/$f etc/$f; done
+             ln -s /etc/static/nixos-wsl/init.conf etc/nixos-wsl/init.conf
+             touch etc/NIXOS
+             printf 'root:x:0:0:System administrator:/root:{root_shell}\\nnixos:x:1000:100::/home/nixos:/run/current-system/sw/bin/bash\\n' > etc/passwd
+             printf 'root:x:0:\\nusers:x:100:\\n' > etc/group
+             printf 'root:!:1::::::\\n' > etc/shadow && chmod 0640 etc/shadow
+             ln -s /{NIX_BASH}/bin/sh bin/sh
+             ln -s /{NIX_SW}/bin/env usr/bin/env
+             ln -s system-1-link nix/var/nix/profiles/system && ln -s /{NIX_SYSTEM} nix/var/nix/profiles/system-1-link",
+            r = root.display()
+        ));
+    }
+}
+
+fn tar_listing(archive: &Path) -> String {
+    let out = Command::new("tar")
+        .arg("-tvzf")
+        .arg(archive)
+        .output()
+        .expect("tar lists");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_bare_nixos_system_tarball_gets_etc_from_its_declared_system() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-bare");
+    let tree = dir.join("tree");
+    nixos_tree(&tree, &format!("/{INIT}"), "root", false);
+    let tarball = dir.join("nixos-system.tar.gz");
+    host_sh(&format!(
+        "tar -C {} --numeric-owner -czf {} .",
+        tree.display(),
+        tarball.display()
+    ));
+    for (format, name) in [
+        ("rootfs", "rootfs.tar.gz"),
+        ("installer", "installer.tar.gz"),
+    ] {
+        let out = dir.join(name);
+        let output = pack(&tarball, &out, &["--format", format]);
+        assert!(
+            output.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = check(&out);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(
+            report.status.success() && report_text.contains(" 0 errors,"),
+            "{format}: {report_text}"
+        );
+        let mut into = dir.join(format!("{format}-x"));
+        extract("bsdtar", &out, &into);
+        if format == "installer" {
+            let payload = into.join("nixos-wsl/rootfs.tar.gz");
+            assert!(!tar_listing(&payload).contains(" etc/systemd"));
+            into = dir.join("payload-x");
+            extract("bsdtar", &payload, &into);
+        } else {
+            assert!(
+                !tar_listing(&out).contains(" etc/systemd"),
+                "no masks for NixOS"
+            );
+        }
+        let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
+        assert_eq!(
+            wsl_value(&conf, "user.default").as_deref(),
+            Some("root"),
+            "{conf}"
+        );
+        assert_eq!(
+            wsl_value(&conf, "boot.systemd").as_deref(),
+            Some("true"),
+            "{conf}"
+        );
+        assert_eq!(
+            fs::read_to_string(into.join("etc/nixos-wsl/init.conf")).expect("init.conf"),
+            "user = nixos\nshell = /run/current-system/sw/bin/bash\n",
+            "the declared init.conf, where init reads it before the first activation"
+        );
+        assert_eq!(
+            fs::read_link(into.join("bin/sh"))
+                .expect("/bin/sh")
+                .to_str(),
+            Some(&*format!("/{NIX_SYSTEM}/sw/bin/sh"))
+        );
+        assert!(!into.join("etc/systemd").exists());
+        let passwd = fs::read_to_string(into.join("etc/passwd")).expect("passwd");
+        assert_eq!(passwd, format!("root:x:0:0:root:/root:/{INIT}\n"));
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_activated_nixos_tree_keeps_its_store_links() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-activated");
+    let tree = dir.join("tree");
+    nixos_tree(&tree, &format!("/{INIT}"), "nixos", true);
+    let out = dir.join("rootfs.tar.gz");
+    let output = pack(&tree, &out, &["--format", "rootfs"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("WSL reads default user \"nixos\" from it"),
+        "the declared wsl.conf is warned about: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing = tar_listing(&out);
+    // Masks written through the link made an archive bsdtar refuses (issue 12, item 3).
+    assert!(
+        !listing.contains(" etc/systemd/system/"),
+        "nothing under /etc/systemd/system: {listing}"
+    );
+    let into = dir.join("x");
+    extract("bsdtar", &out, &into);
+    assert_eq!(
+        fs::read_link(into.join("etc/systemd"))
+            .expect("etc/systemd")
+            .to_str(),
+        Some("/etc/static/systemd")
+    );
+    assert_eq!(
+        fs::read_link(into.join("etc/nixos-wsl/init.conf"))
+            .expect("the declared init.conf stays a link")
+            .to_str(),
+        Some("/etc/static/nixos-wsl/init.conf")
+    );
+    let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf, now a file");
+    assert_eq!(
+        wsl_value(&conf, "user.default").as_deref(),
+        Some("root"),
+        "{conf}"
+    );
+    assert_eq!(
+        wsl_value(&conf, "boot.systemd").as_deref(),
+        Some("true"),
+        "{conf}"
+    );
+    assert_eq!(
+        fs::read_to_string(into.join(format!("{NIX_ETC}/etc/wsl.conf"))).expect("store file"),
+        "[user]\ndefault=nixos\n\n[boot]\nsystemd=true\n",
+        "the store is never written"
+    );
+    let report = check(&out);
+    let report_text = String::from_utf8_lossy(&report.stdout);
+    // The declared wsl.conf comes back at activation and starts nixos: reported.
+    assert!(!report.status.success(), "{report_text}");
+    assert!(
+        report_text.contains(
+            "the system declares an /etc/wsl.conf that activation puts in place of packer's"
+        ),
+        "{report_text}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stock_nixos_system_is_refused_and_check_says_why() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-stock");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    for activated in [false, true] {
+        let tree = dir.join(format!("tree-{activated}"));
+        nixos_tree(&tree, "/run/current-system/sw/bin/bash", "root", activated);
+        let output = packer(&[
+            "--rootfs".as_ref(),
+            tree.as_os_str(),
+            "--out".as_ref(),
+            out_dir.join("x.tar.gz").as_os_str(),
+        ]);
+        assert_fails_cleanly(
+            &output,
+            &out_dir,
+            &[
+                "users-groups.json: the NixOS system",
+                "declares root's shell /run/current-system/sw/bin/bash",
+                "activation",
+                "nixosModules.default",
+            ],
+        );
+        // The same system packed by other means: `packer check` reports it.
+        let archive = dir.join(format!("stock-{activated}.tar.gz"));
+        host_sh(&format!(
+            "tar -C {} --numeric-owner -czf {} .",
+            tree.display(),
+            archive.display()
+        ));
+        let report = check(&archive);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(!report.status.success(), "{report_text}");
+        assert!(
+            report_text.contains("declares root's shell /run/current-system/sw/bin/bash"),
+            "{report_text}"
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sources_capitalised_default_user_runs_the_sessions_inside_systemd() {
+    require_root();
+    let dir = scratch_dir("packer-wsl-conf-boot");
+    let src = dir.join("src");
+    host_sh(&format!(
+        "cp -a {}/. {}",
+        wsl_sim::rootfs(wsl_sim::Variant::Debian).display(),
+        src.display()
+    ));
+    fs::write(
+        src.join("etc/wsl.conf"),
+        "[User]\nDefault=nixos\n; WSL stops reading here\n[network]\nhostname = packed\n",
+    )
+    .expect("wsl.conf");
+    let out = dir.join("rootfs.tar.gz");
+    pack(&src, &out, &["--format", "rootfs"]);
+    let distro = Distro::import(&out).unwrap_or_else(|e| panic!("import failed: {e}"));
+    // WSL starts root (init), init runs the session as nixos inside systemd's namespace.
+    let output = distro.run(&["--", "id -un; cat /proc/1/comm"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["nixos", "systemd"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(distro);
+    let _ = fs::remove_dir_all(&dir);
+}
