@@ -21,6 +21,7 @@ use crate::dirwalk::{open_dir, remove_all};
 use crate::error::Error;
 use crate::inflate::Payload;
 use crate::merge::merge_into;
+use crate::obstacles;
 use crate::progress::{say, Progress};
 use crate::rules::{Rules, Verdict};
 use crate::tar::{next_entry, skip_data, Entry, Stream, TarError};
@@ -30,6 +31,11 @@ use crate::unpack::{
 
 /// The times of the directories the switch-over touches, recorded once the tree is in place.
 const DIR_TIMES: &str = "/nixos-wsl/rootfs.dir-times";
+/// Written once the staged tree is merged into place (with the archive's metadata of `/`, the
+/// one directory set after the merge): a restart then only completes the install instead of
+/// staging a second copy of the whole tree (issue 10, item 5).
+const MERGED: &str = "/nixos-wsl/rootfs.merged";
+const MERGED_MAGIC: &str = "nixos-wsl-merged 1";
 
 pub enum Outcome {
     Installed,
@@ -68,24 +74,17 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
             .map_err(|e| Error::io(paths::INSTALLER_DIR, "lock", e))?;
     }
     let payload_path = root.join(rel(paths::PAYLOAD));
-    let manifest_path = root.join(rel(paths::MANIFEST));
     let outcome = if payload_path.exists() {
-        let manifest = read_manifest(&manifest_path)?;
-        let payload = Payload::open(&payload_path, manifest)?;
-        let stage = Stage::create(&dir)?;
-        let dirs = match unpack_verified(&payload, &stage.fd, quiet) {
-            Ok(dirs) => dirs,
-            Err(e) => {
-                stage.discard(&dir);
-                return Err(e);
+        let root_entry = match read_merged(root)? {
+            Some(entry) => {
+                say("finishing an install that was interrupted after its merge");
+                entry
             }
+            None => stage_check_and_merge(root, &root_fd, &dir, quiet)?,
         };
-        // Verified: from here the staged tree replaces the installer system.
-        merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
-        crash::point();
         // Empty now, but for what mount points kept out.
         remove_all(dir.as_fd(), STAGE.as_bytes(), STAGE_SHOWN)?;
-        if let Some(entry) = dirs.get(b"".as_slice()) {
+        if let Some(entry) = &root_entry {
             set_dir_meta(root_fd.as_fd(), entry)
                 .map_err(|e| Error::io("/", "set metadata of", e))?;
         }
@@ -114,7 +113,13 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     let times = fs::read_to_string(root.join(rel(DIR_TIMES))).unwrap_or_default();
     commit_held_back(root_fd.as_fd(), &times)?;
     crash::point();
-    for name in [paths::PAYLOAD, paths::MANIFEST, DIR_TIMES, paths::INSTALLER] {
+    for name in [
+        paths::PAYLOAD,
+        paths::MANIFEST,
+        MERGED,
+        DIR_TIMES,
+        paths::INSTALLER,
+    ] {
         remove(&root_fd, name)?;
     }
     match unlinkat(&root_fd, dir_name, AtFlags::REMOVEDIR) {
@@ -124,6 +129,176 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     restore_dir_time(root_fd.as_fd(), &times, b"")?;
     rustix::fs::fsync(&root_fd).map_err(|e| Error::io(root.display().to_string(), "sync", e))?;
     Ok(outcome)
+}
+
+/// The payload unpacked into the stage while it is verified, the switch's obstacles checked
+/// (nothing is changed until here: a refusal removes the stage), WSL's mounts and files put
+/// where the payload's layout has them, the stage merged into place, and that recorded.
+/// Returns the archive's entry for `/`.
+fn stage_check_and_merge(
+    root: &Path,
+    root_fd: &OwnedFd,
+    dir: &OwnedFd,
+    quiet: bool,
+) -> Result<Option<Entry>, Error> {
+    let manifest = read_manifest(&root.join(rel(paths::MANIFEST)))?;
+    let payload = Payload::open(&root.join(rel(paths::PAYLOAD)), manifest)?;
+    let stage = Stage::create(dir)?;
+    let staged = check_space(dir, &payload.manifest)
+        .and_then(|()| unpack_verified(&payload, &stage.fd, quiet));
+    let dirs = match staged {
+        Ok(dirs) => dirs,
+        Err(e) => {
+            stage.discard(dir);
+            return Err(staging_error(e, dir, &payload.manifest));
+        }
+    };
+    let root_path =
+        fs::canonicalize(root).map_err(|e| Error::io(root.display().to_string(), "resolve", e))?;
+    let plan = match obstacles::check(stage.fd.as_fd(), root_fd.as_fd(), &root_path) {
+        Ok(plan) => plan,
+        Err(e) => {
+            stage.discard(dir);
+            return Err(e);
+        }
+    };
+    // The staged data durable before anything moves (a restart after the merge trusts it).
+    rustix::fs::syncfs(root_fd).map_err(|e| Error::io(root.display().to_string(), "sync", e))?;
+    if !quiet {
+        for note in &plan.notes {
+            say(note);
+        }
+    }
+    // Verified and nothing in the way: from here the staged tree replaces the installer system.
+    obstacles::clear(&plan, root_fd.as_fd(), &root_path)?;
+    merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
+    // ext4 commits its journal in order: once this file is durable, so are the renames.
+    let root_entry = dirs.get(b"".as_slice()).cloned();
+    fs::write(root.join(rel(MERGED)), render_merged(root_entry.as_ref()))
+        .map_err(|e| Error::io(MERGED, "write", e))?;
+    crash::point();
+    Ok(root_entry)
+}
+
+/// Refuses to start staging what cannot fit: the tar's size in bytes (what the files take,
+/// give or take their last blocks) and one inode per entry.
+fn check_space(dir: &OwnedFd, m: &Manifest) -> Result<(), Error> {
+    let st =
+        rustix::fs::fstatvfs(dir).map_err(|e| Error::io(paths::INSTALLER_DIR, "statvfs", e))?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    // Filesystems without an inode limit (btrfs, tmpfs without nr_inodes) report 0 files.
+    let inodes_short = st.f_files != 0 && st.f_favail < m.entries;
+    if free < m.tar_size || inodes_short {
+        return Err(Error::NoSpace {
+            path: "/".into(),
+            needed: m.tar_size,
+            free,
+            inodes: inodes_short.then_some((m.entries, st.f_favail)),
+        });
+    }
+    Ok(())
+}
+
+/// An error while staging, the stage already removed: out of space says how much to free;
+/// anything else says that nothing was changed.
+fn staging_error(e: Error, dir: &OwnedFd, m: &Manifest) -> Error {
+    let full = |err: &std::io::Error| matches!(err.raw_os_error(), Some(c) if c == Errno::NOSPC.raw_os_error() || c == Errno::DQUOT.raw_os_error());
+    match e {
+        Error::Io { ref err, .. } if full(err) => match check_space(dir, m) {
+            Err(no_space) => no_space,
+            Ok(()) => Error::NoSpace {
+                path: "/".into(),
+                needed: m.tar_size,
+                free: m.tar_size,
+                inodes: None,
+            },
+        },
+        Error::Corrupt { .. } | Error::NoSpace { .. } | Error::Refused { .. } => e,
+        other => Error::Unchanged(Box::new(other)),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// `nixos-wsl-merged 1`, then `UID GID MODE SECS NSECS` of `/` and `x NAME VALUE` (hex) per
+/// xattr, or `-` when the archive had no entry for `/`.
+fn render_merged(root: Option<&Entry>) -> String {
+    let mut out = format!("{MERGED_MAGIC}\n");
+    match root {
+        None => out.push_str("-\n"),
+        Some(e) => {
+            out.push_str(&format!(
+                "{} {} {} {} {}\n",
+                e.uid, e.gid, e.mode, e.mtime, e.mtime_nsec
+            ));
+            for (name, value) in &e.xattrs {
+                out.push_str(&format!("x {} {}\n", hex(name), hex(value)));
+            }
+        }
+    }
+    out
+}
+
+/// `None`: no merge recorded; `Some(entry)`: merged, with `/`'s metadata when the archive had it.
+fn read_merged(root: &Path) -> Result<Option<Option<Entry>>, Error> {
+    let text = match fs::read_to_string(root.join(rel(MERGED))) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(MERGED, "read", e)),
+    };
+    let bad = || {
+        Error::io(
+            MERGED,
+            "read",
+            std::io::Error::from(std::io::ErrorKind::InvalidData),
+        )
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(MERGED_MAGIC) {
+        return Err(bad());
+    }
+    let meta = lines.next().ok_or_else(bad)?;
+    if meta == "-" {
+        return Ok(Some(None));
+    }
+    let f: Vec<&str> = meta.split(' ').collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
+    let mut entry = Entry {
+        name: Vec::new(),
+        kind: crate::tar::Kind::Dir,
+        size: 0,
+        mode: num(2)? as u32,
+        uid: num(0)? as u32,
+        gid: num(1)? as u32,
+        mtime: num(3)?,
+        mtime_nsec: num(4)? as u32,
+        xattrs: Vec::new(),
+        offset: 0,
+    };
+    for line in lines {
+        let x: Vec<&str> = line.split(' ').collect();
+        match (
+            x.first(),
+            x.get(1).and_then(|n| unhex(n)),
+            x.get(2).and_then(|v| unhex(v)),
+        ) {
+            (Some(&"x"), Some(name), Some(value)) => entry.xattrs.push((name, value)),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(Some(Some(entry)))
 }
 
 fn remove(root: &OwnedFd, path: &str) -> Result<(), Error> {
