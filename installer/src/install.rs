@@ -176,7 +176,7 @@ fn stage_check_and_merge(
     let root_entry = dirs.get(b"".as_slice()).cloned();
     fs::write(root.join(rel(MERGED)), render_merged(root_entry.as_ref()))
         .map_err(|e| Error::io(MERGED, "write", e))?;
-    crash::point();
+    crash::mark("merged");
     Ok(root_entry)
 }
 

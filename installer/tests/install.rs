@@ -46,7 +46,8 @@ fn scratch(name: &str) -> PathBuf {
 struct Cleanup(PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        // rm -rf: std's remove_dir_all holds a descriptor per level (the deep payload's tree).
+        let _ = Command::new("rm").arg("-rf").arg(&self.0).status();
     }
 }
 
@@ -96,9 +97,8 @@ fn fixture(dir: &Path) -> PathBuf {
     root
 }
 
-/// `path mode uid gid nlink mtime content-hash target xattrs rdev` per entry, sorted.
-fn listing(root: &Path) -> String {
-    const SCRIPT: &str = r#"
+/// The listing's script (also run inside mount namespaces, as `python3 -c "$LISTING" DIR`).
+const LISTING_PY: &str = r#"
 import os, sys, stat, hashlib
 root = sys.argv[1]
 out = []
@@ -116,6 +116,10 @@ st = os.lstat(root)
 out.append(f". {oct(st.st_mode)} {st.st_uid}:{st.st_gid} {st.st_mtime_ns}")
 print("\n".join(sorted(out)))
 "#;
+
+/// `path mode uid gid nlink mtime content-hash target xattrs rdev` per entry, sorted.
+fn listing(root: &Path) -> String {
+    const SCRIPT: &str = LISTING_PY;
     let out = Command::new("python3")
         .arg("-c")
         .arg(SCRIPT)
@@ -690,6 +694,7 @@ rm -f $T/etc/resolv.conf && ln -s /mnt/wsl/resolv.conf $T/etc/resolv.conf
 echo /usr/lib/wsl/lib > $T/etc/ld.so.conf.d/ld.wsl.conf
 touch -h -d @5000 $T/bin/wslpath $T/bin/wslinfo $T/sbin/mount.drvfs $T/etc/hostname $T/etc/hosts \
   $T/etc/resolv.conf $T/etc/ld.so.conf.d/ld.wsl.conf $T/etc/ld.so.conf.d $T/usr/lib/wsl $T/lib/modules
+touch -d @5000 $T/bin $T/sbin $T/etc
 "#,
         t = t.display()
     )
@@ -716,6 +721,7 @@ fn in_mount_namespace(script: &str) -> Output {
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "bash", "-ec"])
         .arg(script)
+        .env("LISTING", LISTING_PY)
         .output()
         .expect("unshare runs")
 }
@@ -908,4 +914,314 @@ fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes
         );
         let _ = fs::remove_dir_all(&t);
     }
+}
+
+#[test]
+fn a_mount_where_the_payload_has_a_file_is_refused_before_anything_changed() {
+    require_root();
+    let dir = scratch("wsl-refused");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let t = dir.join("t");
+    copy_tree(&base, &t);
+    // Two mounts the payload's files are in the way of: one where it has a file, one below a
+    // file of it; WSL's own mounts besides.
+    let extra = format!(
+        "for m in usr/lib/big nix/store/abc-pkg/bin/tool/x; do mkdir -p {t}/$m && mount -t tmpfs x {t}/$m; done\n",
+        t = t.display()
+    );
+    let setup = format!("{}{extra}", wsl_start(&t, false));
+    let out = in_mount_namespace(&setup);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = listing(&t);
+    let out = in_mount_namespace(&format!(
+        "{setup}{} --root {} || echo \"exit=$?\"\n",
+        dist_bin("installer").display(),
+        t.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("exit=1"), "{stdout}{stderr}");
+    for what in [
+        "tmpfs is mounted on /usr/lib/big, where the payload has a file (/usr/lib/big)",
+        "tmpfs is mounted on /nix/store/abc-pkg/bin/tool/x: the payload has a file at /nix/store/abc-pkg/bin/tool",
+        "this start changed nothing",
+    ] {
+        assert!(stderr.contains(what), "{what}: {stderr}");
+    }
+    let after = listing(&t);
+    assert!(
+        before == after,
+        "the tree changed:\n{}",
+        diff(&before, &after)
+    );
+}
+
+/// `du -sk`.
+fn kib(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .arg("-sk")
+        .arg(path)
+        .output()
+        .expect("du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("du's figure")
+}
+
+/// A script that puts a copy of `base` on a tmpfs of `size_k` KiB mounted at `t`.
+fn on_small_filesystem(base: &Path, t: &Path, size_k: u64) -> String {
+    format!(
+        "mkdir -p {t} && mount -t tmpfs -o size={size_k}k small {t} && cp -a {b}/. {t}/\n",
+        t = t.display(),
+        b = base.display()
+    )
+}
+
+#[test]
+fn staging_without_the_space_says_how_much_to_free_and_changes_nothing() {
+    require_root();
+    let dir = scratch("space");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let t = dir.join("t");
+    let size = kib(&base) + 1024;
+    let out = in_mount_namespace(&format!(
+        "{}python3 -c \"$LISTING\" {t} > {d}/before\n{} --root {t} || echo \"exit=$?\"\n\
+         python3 -c \"$LISTING\" {t} > {d}/after\ncmp {d}/before {d}/after && echo unchanged\n",
+        on_small_filesystem(&base, &t, size),
+        dist_bin("installer").display(),
+        t = t.display(),
+        d = dir.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("exit=1") && stdout.contains("unchanged"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("not enough space to unpack the system")
+            && stderr.contains("free at least")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+}
+
+/// Issue 10 item 5: killed right after the merge, a restart used to stage a second full copy
+/// and, with less than twice the tree's size free, failed with ENOSPC at every start. The
+/// merge is recorded now: the restart only completes.
+#[test]
+fn a_kill_right_after_the_merge_then_a_restart_completes_without_a_second_copy() {
+    require_root();
+    let dir = scratch("space-kill");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let out = install(&reference, &[("NIXOS_WSL_INSTALLER_CRASH_AT", "0")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let merged: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint merged: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no merged checkpoint in: {stderr}"));
+    // Room for the installer distribution and one unpacked tree, not for a second one.
+    let size = kib(&base) + kib(&tree) * 3 / 2;
+    let t = dir.join("t");
+    let installer = dist_bin("installer");
+    let out = in_mount_namespace(&format!(
+        "{}NIXOS_WSL_INSTALLER_CRASH_AT={merged} {i} --root {t} || echo \"killed=$?\"\n\
+         {i} --root {t}\npython3 -c \"$LISTING\" {t} > {d}/got\n",
+        on_small_filesystem(&base, &t, size),
+        i = installer.display(),
+        t = t.display(),
+        d = dir.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("killed=137"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("finishing an install that was interrupted after its merge"),
+        "{stderr}"
+    );
+    let without_root = |l: String| {
+        l.lines()
+            .filter(|l| !l.starts_with(". "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let want = without_root(listing(&reference));
+    let got = without_root(fs::read_to_string(dir.join("got")).expect("listing"));
+    assert!(want == got, "{}", diff(&want, &got));
+}
+
+#[test]
+fn a_payload_1500_directories_deep_installs_and_is_refused_cleanly_when_damaged() {
+    require_root();
+    let dir = scratch("deep");
+    let _cleanup = Cleanup(dir.clone());
+    let tar = dir.join("deep.tar");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT)
+def add(name, type=tarfile.REGTYPE, data=b"", mode=0o644):
+    i = tarfile.TarInfo(name); i.type = type; i.size = len(data); i.mode = 0o755 if type == tarfile.DIRTYPE else mode
+    t.addfile(i, io.BytesIO(data) if data else None)
+add("./", tarfile.DIRTYPE); add("etc/", tarfile.DIRTYPE); add("bin/", tarfile.DIRTYPE)
+add("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"); add("bin/sh", data=b"exec true\n", mode=0o755)
+path = "deep"
+for i in range(1500):
+    add(path + "/", tarfile.DIRTYPE); path += "/d"
+add(path[:-2] + "/bottom", data=b"found\n")
+t.close()
+"#,
+        )
+        .arg(&tar)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let bottom: PathBuf = ["deep"]
+        .into_iter()
+        .chain(std::iter::repeat_n("d", 1499))
+        .chain(["bottom"])
+        .collect();
+    // Damaged (the CRC): refused, and the 1500 levels staged are removed again.
+    let bad = gnu_dist(&dir.join("bad"), &tar, |gz| {
+        let n = gz.len();
+        gz[n - 7] ^= 1
+    });
+    let before = listing(&bad);
+    let out = install(&bad, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CRC") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(before == listing(&bad), "the tree changed");
+    let good = gnu_dist(&dir.join("good"), &tar, |_| {});
+    let out = install(&good, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(good.join(&bottom)).expect("the deepest file"),
+        b"found\n"
+    );
+}
+
+/// What an older installer left on real WSL (issue 11): the merge stopped with EBUSY at
+/// `/lib/modules/<release>` after `/usr`, `/etc`, `/var` ... had moved into place, the payload
+/// still there. Made here by a kill at each point of the merge of a tree without WSL's `/lib`,
+/// then WSL's next start: `mkdir -p /lib/modules/<release>` (a real `/lib` while the payload's
+/// symlink is not in place yet) and its mount there. This installer repairs it.
+#[test]
+fn a_distribution_left_half_switched_is_repaired_by_the_next_start() {
+    require_root();
+    let dir = scratch("half");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let installer = dist_bin("installer");
+    let without_modules = |t: &Path| {
+        wsl_start(t, false)
+            .replace(&format!("lib/modules/{REL} "), "")
+            .replace(" $T/lib/modules", "")
+    };
+    // The reference: installed with WSL's mounts from the start.
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let out = in_mount_namespace(&format!(
+        "{}{} --root {}\n",
+        wsl_start(&reference, false),
+        installer.display(),
+        reference.display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Where the merge ends when the first start has no /lib.
+    let count = dir.join("count");
+    copy_tree(&base, &count);
+    let out = in_mount_namespace(&format!(
+        "{}NIXOS_WSL_INSTALLER_CRASH_AT=0 {} --root {}\n",
+        without_modules(&count),
+        installer.display(),
+        count.display()
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let merged: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint merged: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no merged checkpoint in: {stderr}"));
+    let made_now = modules_made_now();
+    let want = listing_without(&reference, &made_now);
+    // The merge's checkpoints: one per entry moved or walked into, about 25 in this tree.
+    let mut mounted = 0;
+    for point in merged - 25..merged {
+        let t = dir.join(format!("t{point}"));
+        copy_tree(&base, &t);
+        let lib = t.join(format!("lib/modules/{REL}"));
+        let wsl_without_modules = without_modules(&t);
+        let out = in_mount_namespace(&format!(
+            "{wsl_without_modules}\
+             NIXOS_WSL_INSTALLER_CRASH_AT={point} {i} --root {t} || echo \"killed=$?\"\n\
+             [ -L {t}/lib ] || echo old-state\n\
+             mkdir -p {lib} && mount -t tmpfs x {lib} && echo lib/modules/{REL} > {lib}/marker\n\
+             {i} --root {t}\n{}",
+            mounts_report(&t),
+            lib = lib.display(),
+            t = t.display(),
+            i = installer.display()
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "kill at {point}: {stdout}{stderr}");
+        assert!(stdout.contains("killed=137"), "{point}: {stderr}");
+        if stdout.contains("old-state") {
+            mounted += 1;
+        }
+        assert_wsl_state(&stdout, &format!("kill at {point}: {stderr}"));
+        let got = listing_without(&t, &made_now);
+        assert!(
+            want == got,
+            "kill at {point}, then a restart:\n{}",
+            diff(&want, &got)
+        );
+        let _ = fs::remove_dir_all(&t);
+    }
+    assert!(
+        mounted > 3,
+        "only {mounted} kills left WSL's real /lib in place"
+    );
 }
