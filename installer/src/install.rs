@@ -169,6 +169,7 @@ fn stage_check_and_merge(
             say(note);
         }
     }
+    crash::mark("checked");
     // Verified and nothing in the way: from here the staged tree replaces the installer system.
     obstacles::clear(&plan, root_fd.as_fd(), &root_path)?;
     merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;

@@ -850,7 +850,7 @@ fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes
     let tree = fixture(&dir);
     let base = packer_dist(&tree, &dir);
     let installer = dist_bin("installer");
-    let run = |t: &Path, at: Option<u64>| {
+    let run = |t: &Path, at: Option<u64>, shared: bool| {
         let first = match at {
             Some(at) => format!(
                 "NIXOS_WSL_INSTALLER_CRASH_AT={at} {i} --root {t} || echo \"killed=$?\"\n\
@@ -866,7 +866,7 @@ fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes
         };
         let out = in_mount_namespace(&format!(
             "{}{first}{}",
-            wsl_start(t, false),
+            wsl_start(t, shared),
             mounts_report(t)
         ));
         (
@@ -877,7 +877,7 @@ fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes
     };
     let reference = dir.join("reference");
     copy_tree(&base, &reference);
-    let (ok, stdout, stderr) = run(&reference, None);
+    let (ok, stdout, stderr) = run(&reference, None, false);
     assert!(ok, "{stdout}{stderr}");
     assert_wsl_state(&stdout, &stderr);
     let count: u64 = stderr
@@ -891,12 +891,19 @@ fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes
     // directories' metadata, the mount moves, the carried links, the merge, the record of it,
     // the clean-up and the commit.
     assert!(count > 80, "{count} checkpoints");
-    let mut points: Vec<u64> = (1..=8).map(|i| i * (count - 70) / 9).collect();
-    points.extend(count - 70..=count);
-    for point in points {
-        let t = dir.join(format!("t{point}"));
+    let mut points: Vec<(u64, bool)> = (1..=8).map(|i| (i * (count - 70) / 9, false)).collect();
+    points.extend((count - 70..=count).map(|p| (p, false)));
+    // On a shared tree a mount moves by a bind and an unmount: a kill between them too.
+    let checked: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint checked: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checked checkpoint in: {stderr}"));
+    points.extend((checked + 1..checked + 6).map(|p| (p, true)));
+    for (point, shared) in points {
+        let t = dir.join(format!("t{point}-{shared}"));
         copy_tree(&base, &t);
-        let (ok, stdout, stderr) = run(&t, Some(point));
+        let (ok, stdout, stderr) = run(&t, Some(point), shared);
         assert!(
             ok,
             "kill at {point} of {count}, then a restart: {stdout}{stderr}"
@@ -1224,4 +1231,63 @@ fn a_distribution_left_half_switched_is_repaired_by_the_next_start() {
         mounted > 3,
         "only {mounted} kills left WSL's real /lib in place"
     );
+}
+
+/// A test root filesystem made by `scripts/make-test-rootfs` (set by `scripts/test`).
+fn test_rootfs(var: &str, variant: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{var} is not set: run scripts/test, or export {var}=$(scripts/make-test-rootfs {variant})"
+        )
+    });
+    assert!(
+        path.join("etc/passwd").is_file(),
+        "{var}={} is not a root filesystem",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_debian_and_nixos_shaped_payloads_install_over_wsls_obstacles() {
+    require_root();
+    for (var, variant) in [
+        ("TEST_ROOTFS_DEBIAN", "debian"),
+        ("TEST_ROOTFS_NIXOS", "nixos"),
+    ] {
+        let tree = test_rootfs(var, variant);
+        let dir = scratch(&format!("wsl-{variant}"));
+        let _cleanup = Cleanup(dir.clone());
+        let base = packer_dist(&tree, &dir);
+        assert_eq!(
+            fs::read_link(tree.join("lib")).ok().as_deref(),
+            Some(Path::new("usr/lib")),
+            "{variant}: the test tree is merged-usr"
+        );
+        let t = dir.join("t");
+        copy_tree(&base, &t);
+        let out = in_mount_namespace(&format!(
+            "{}{} --root {}\n{}",
+            wsl_start(&t, false),
+            dist_bin("installer").display(),
+            t.display(),
+            mounts_report(&t)
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{variant}: {stdout}{stderr}");
+        assert_wsl_state(&stdout, &format!("{variant}: {stderr}"));
+        assert_eq!(
+            fs::read_link(t.join("usr/bin/wslpath")).expect("wslpath"),
+            Path::new("/init")
+        );
+        let passwd = fs::read_to_string(t.join("etc/passwd")).expect("passwd");
+        assert!(
+            passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")),
+            "{passwd}"
+        );
+        assert!(!t.join("nixos-wsl").exists());
+    }
 }
