@@ -36,6 +36,7 @@ const DIR_TIMES: &str = "/nixos-wsl/rootfs.dir-times";
 /// staging a second copy of the whole tree (issue 10, item 5).
 const MERGED: &str = "/nixos-wsl/rootfs.merged";
 const MERGED_MAGIC: &str = "nixos-wsl-merged 1";
+const MERGED_TEMP: &str = "/nixos-wsl/rootfs.merged.tmp";
 
 pub enum Outcome {
     Installed,
@@ -117,6 +118,7 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
         paths::PAYLOAD,
         paths::MANIFEST,
         MERGED,
+        MERGED_TEMP,
         DIR_TIMES,
         paths::INSTALLER,
     ] {
@@ -174,8 +176,11 @@ fn stage_check_and_merge(
     obstacles::clear(&plan, root_fd.as_fd(), &root_path)?;
     merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
     // ext4 commits its journal in order: once this file is durable, so are the renames.
+    // Written under a temporary name and renamed: a torn record is never read.
     let root_entry = dirs.get(b"".as_slice()).cloned();
-    fs::write(root.join(rel(MERGED)), render_merged(root_entry.as_ref()))
+    let temp = root.join(rel(MERGED_TEMP));
+    fs::write(&temp, render_merged(root_entry.as_ref()))
+        .and_then(|()| fs::rename(&temp, root.join(rel(MERGED))))
         .map_err(|e| Error::io(MERGED, "write", e))?;
     crash::mark("merged");
     Ok(root_entry)
@@ -252,39 +257,43 @@ fn render_merged(root: Option<&Entry>) -> String {
     out
 }
 
-/// `None`: no merge recorded; `Some(entry)`: merged, with `/`'s metadata when the archive had it.
+/// `None`: no merge recorded (or a record this installer cannot read: staging again is safe);
+/// `Some(entry)`: merged, with `/`'s metadata when the archive had it.
 fn read_merged(root: &Path) -> Result<Option<Option<Entry>>, Error> {
     let text = match fs::read_to_string(root.join(rel(MERGED))) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(MERGED, "read", e)),
     };
-    let bad = || {
-        Error::io(
-            MERGED,
-            "read",
-            std::io::Error::from(std::io::ErrorKind::InvalidData),
-        )
-    };
+    let parsed = parse_merged(&text);
+    if parsed.is_none() {
+        say(&format!(
+            "{MERGED}: not a record of this installer; staging the payload again"
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_merged(text: &str) -> Option<Option<Entry>> {
     let mut lines = text.lines();
     if lines.next() != Some(MERGED_MAGIC) {
-        return Err(bad());
+        return None;
     }
-    let meta = lines.next().ok_or_else(bad)?;
+    let meta = lines.next()?;
     if meta == "-" {
-        return Ok(Some(None));
+        return Some(None);
     }
     let f: Vec<&str> = meta.split(' ').collect();
-    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
     let mut entry = Entry {
         name: Vec::new(),
         kind: crate::tar::Kind::Dir,
         size: 0,
-        mode: num(2)? as u32,
-        uid: num(0)? as u32,
-        gid: num(1)? as u32,
+        mode: u32::try_from(num(2)?).ok()?,
+        uid: u32::try_from(num(0)?).ok()?,
+        gid: u32::try_from(num(1)?).ok()?,
         mtime: num(3)?,
-        mtime_nsec: num(4)? as u32,
+        mtime_nsec: u32::try_from(num(4)?).ok()?,
         xattrs: Vec::new(),
         offset: 0,
     };
@@ -296,10 +305,10 @@ fn read_merged(root: &Path) -> Result<Option<Option<Entry>>, Error> {
             x.get(2).and_then(|v| unhex(v)),
         ) {
             (Some(&"x"), Some(name), Some(value)) => entry.xattrs.push((name, value)),
-            _ => return Err(bad()),
+            _ => return None,
         }
     }
-    Ok(Some(Some(entry)))
+    Some(Some(entry))
 }
 
 fn remove(root: &OwnedFd, path: &str) -> Result<(), Error> {
@@ -438,4 +447,42 @@ fn unpack_verified(
         m.tar_size / 1_000_000
     ));
     Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_merge_record_reads_back_and_a_torn_one_is_ignored() {
+        let mut e = Entry {
+            name: Vec::new(),
+            kind: crate::tar::Kind::Dir,
+            size: 0,
+            mode: 0o40755,
+            uid: 0,
+            gid: 7,
+            mtime: 1000,
+            mtime_nsec: 5,
+            xattrs: vec![(b"user.a b".to_vec(), b"\0\n\xff".to_vec())],
+            offset: 0,
+        };
+        let text = render_merged(Some(&e));
+        let back = parse_merged(&text).expect("parses").expect("has /");
+        e.name.clear();
+        assert_eq!(
+            (back.mode, back.gid, back.mtime, back.mtime_nsec),
+            (0o40755, 7, 1000, 5)
+        );
+        assert_eq!(back.xattrs, e.xattrs);
+        assert!(matches!(parse_merged(&render_merged(None)), Some(None)));
+        for cut in 0..text.len() - 1 {
+            if let Some(Some(torn)) = parse_merged(&text[..cut]) {
+                assert_eq!(
+                    torn.mtime_nsec, 5,
+                    "a cut record parses only when whole: {cut}"
+                );
+            }
+        }
+    }
 }
