@@ -439,7 +439,7 @@ fn make_dirs(root: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
         here.extend_from_slice(part);
         let next = match open_dir(fd.as_fd(), part) {
             Ok(next) => next,
-            Err(e) => {
+            Err(e @ (Errno::NOENT | Errno::NOTDIR | Errno::LOOP)) => {
                 if e != Errno::NOENT {
                     unlinkat(&fd, part, AtFlags::empty())
                         .map_err(|e| Error::io(show(&here), "remove", e))?;
@@ -448,6 +448,7 @@ fn make_dirs(root: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
                     .map_err(|e| Error::io(show(&here), "create directory", e))?;
                 open_dir(fd.as_fd(), part).map_err(|e| Error::io(show(&here), "open", e))?
             }
+            Err(e) => return Err(Error::io(show(&here), "open", e)),
         };
         fd = next;
     }
