@@ -1,7 +1,9 @@
 //! The built installer against real payloads, outside the simulator: `installer --root DIR`
 //! installs into a scratch copy of an installer distribution. Checks that the result is the
 //! payload's tree exactly, that a kill at any of 20+ checkpoints followed by a rerun gives the
-//! same tree, and that every kind of bad payload is refused with nothing on disk changed.
+//! same tree, and that every kind of bad payload is refused with nothing on disk changed. The
+//! WSL tests make, in a mount namespace of their own (`unshare`), the mounts, links and files
+//! WSL puts into the installer distribution at every start, and install over them.
 //! Needs root (owners, devices, capabilities) and `scripts/build` (TOOLKIT_DIST).
 
 use std::fs;
