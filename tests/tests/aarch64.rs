@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use wsl_sim::{dist_bin, host_sh, repo, require_root, rootfs, scratch_dir, text, Variant};
+use wsl_sim::{dist_bin, host_sh, require_root, rootfs, scratch_dir, text, Variant};
 
 const EM_AARCH64: u16 = 0xb7;
 
@@ -129,15 +129,17 @@ fn aarch64_installer_answers_its_command_line_like_the_x86_64_one() {
 }
 
 /// `path mode owner target/size` of every entry under `root`, sorted, without what WSL or
-/// the installer own (/dev, /proc, /nixos-wsl).
+/// the installer own (/dev, /proc, /sys, /mnt, /nixos-wsl).
 fn listing(root: &Path) -> String {
     let out = Command::new("sh")
         .arg("-c")
         .arg(
             "cd \"$1\" && { \
-             find . -path ./dev -prune -o -path ./proc -prune -o -path ./nixos-wsl -prune \
+             find . -path ./dev -prune -o -path ./proc -prune -o -path ./sys -prune -o -path ./mnt -prune \
+               -o -path ./nixos-wsl -prune \
                -o -type d -printf '%p %m %U:%G dir\\n'; \
-             find . -path ./dev -prune -o -path ./proc -prune -o -path ./nixos-wsl -prune \
+             find . -path ./dev -prune -o -path ./proc -prune -o -path ./sys -prune -o -path ./mnt -prune \
+               -o -path ./nixos-wsl -prune \
                -o ! -type d -printf '%p %m %U:%G %y %s %l\\n'; } | LC_ALL=C sort",
         )
         .arg("sh")
@@ -209,13 +211,14 @@ fn aarch64_installer_installs_an_arm64_debian_exactly() {
         b = base.display()
     ));
 
-    // The aarch64 installer, emulated, installs into the extracted installer distribution.
-    let out = Command::new(repo().join("scripts/lib/with-arm64-emulation"))
-        .arg(arm_bin("installer"))
-        .arg("--root")
-        .arg(&base)
-        .output()
-        .expect("with-arm64-emulation runs");
+    // The aarch64 installer, emulated, installs into the extracted installer distribution. It
+    // runs under qemu-user directly, as real root: in --root mode it execs nothing, and in a user
+    // namespace the kernel would strip setuid bits on every write (CAP_FSETID is checked in the
+    // initial namespace), which real WSL never does.
+    let out = emulated(
+        &arm_bin("installer"),
+        &["--root", &base.display().to_string()],
+    );
     assert!(
         out.status.success(),
         "the aarch64 installer failed: {:?}",
