@@ -7,8 +7,10 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
+use wsl_common::paths;
 use wsl_common::units::HOSTILE_UNITS;
 
+use crate::arch::Arch;
 use crate::edits::MAX_ICON;
 use crate::entry::{display, join, normalize, parent};
 use crate::error::Error;
@@ -73,8 +75,8 @@ impl Lookup for Archive {
     }
 }
 
-pub fn run(path: &Path) -> Result<ExitCode, Error> {
-    let report = check(path)?;
+pub fn run(path: &Path, arch: Option<Arch>) -> Result<ExitCode, Error> {
+    let report = check(path, arch)?;
     for warning in &report.warnings {
         println!("warning: {warning}");
     }
@@ -94,7 +96,7 @@ pub fn run(path: &Path) -> Result<ExitCode, Error> {
     })
 }
 
-fn check(path: &Path) -> Result<Report, Error> {
+fn check(path: &Path, arch: Option<Arch>) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut file = File::open(path).map_err(|e| Error::read_path(path, e))?;
     let mut magic = [0u8; 6];
@@ -119,7 +121,7 @@ fn check(path: &Path) -> Result<Report, Error> {
     };
     let reader = skip_volume_label(path, reader, &mut report)?;
     let archive = read_entries(path, reader, &mut report)?;
-    check_tree(&archive, &mut report);
+    check_tree(&archive, &mut report, arch);
     Ok(report)
 }
 
@@ -274,7 +276,7 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
     Ok(Archive(seen))
 }
 
-fn check_tree(archive: &Archive, report: &mut Report) {
+fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
     // /etc/shadow may belong to a `shadow` group (Debian); the others must be root:root.
     let root_file = |report: &mut Report, path: &[u8], modes: &[u32]| -> Option<&Seen> {
         let seen = archive.0.get(path)?;
@@ -308,14 +310,26 @@ fn check_tree(archive: &Archive, report: &mut Report) {
             "there is no /etc directory: WSL does not take it for a Linux distribution".into(),
         );
     }
-    check_elf(
-        archive,
-        report,
-        b"bin/sh",
-        "/bin/sh",
-        &[0o755, 0o775, 0o555],
-        true,
-    );
+    // The archive's architecture: `--arch` (the validator's `--arm64`), else /bin/sh's.
+    let arch = arch.or_else(|| {
+        resolve(archive, b"bin/sh")
+            .and_then(|p| archive.0.get(&p))
+            .and_then(|seen| Arch::of_elf(&seen.head))
+    });
+    let elf = ElfRule {
+        modes: &[0o755, 0o775, 0o555],
+        arch,
+    };
+    check_elf(archive, report, b"bin/sh", "/bin/sh", &elf, true);
+    // Optional for the validator, checked when present (validate-modern.py, `/bin/bash`).
+    if resolve(archive, b"bin/bash").is_some_and(|p| archive.0.contains_key(&p)) {
+        check_elf(archive, report, b"bin/bash", "/bin/bash", &elf, true);
+    }
+    // init is root's shell: of another architecture WSL cannot run it.
+    let init = paths::INIT.trim_start_matches('/').as_bytes();
+    if archive.0.contains_key(init) {
+        check_elf(archive, report, init, paths::INIT, &elf, true);
+    }
 
     match root_file(report, b"etc/passwd", &[0o644]) {
         Some(passwd) => {
@@ -356,7 +370,7 @@ fn check_tree(archive: &Archive, report: &mut Report) {
             report,
             b"sbin/init",
             "/sbin/init (systemd is on in /etc/wsl.conf)",
-            &[0o755, 0o775, 0o555],
+            &elf,
             false,
         );
     }
@@ -496,12 +510,18 @@ fn check_under_symlinks(archive: &Archive, report: &mut Report) {
     }
 }
 
+/// What an executable WSL runs must be: one of these modes, of the archive's architecture.
+struct ElfRule<'a> {
+    modes: &'a [u32],
+    arch: Option<Arch>,
+}
+
 fn check_elf(
     archive: &Archive,
     report: &mut Report,
     path: &[u8],
     what: &str,
-    modes: &[u32],
+    rule: &ElfRule<'_>,
     required: bool,
 ) {
     let Some(target) = resolve(archive, path).filter(|p| archive.0.contains_key(p)) else {
@@ -522,20 +542,26 @@ fn check_elf(
         report.error(format!("{shown} is not a regular file"));
     } else if !seen.head.starts_with(b"\x7fELF") {
         report.error(format!("{shown} is not an ELF executable"));
-    } else if !modes.contains(&seen.node.mode) {
+    } else if !rule.modes.contains(&seen.node.mode) {
         report.error(format!(
             "{shown} has mode {:04o}; WSL wants 0755, 0775 or 0555",
             seen.node.mode
         ));
     } else if path == b"sbin/init" && (seen.node.uid != 0 || seen.node.gid != 0) {
         report.error(format!("{shown} is not owned by root"));
-    } else if seen.head.len() >= 20
-        && !matches!(
-            u16::from_le_bytes([seen.head[18], seen.head[19]]),
-            0x3e | 0xb7
-        )
-    {
-        report.warn(format!("{shown} is an ELF for neither x86-64 nor aarch64"));
+    } else if let Some(arch) = rule.arch {
+        // The validator's magic check (validate-modern.py, X64_ELF_MAGIC / ARM64_ELF_MAGIC).
+        if Arch::of_elf(&seen.head) != Some(arch) {
+            report.error(format!(
+                "{shown} is {}, but the archive is {arch} (WSL cannot run it)",
+                Arch::describe_elf(&seen.head)
+            ));
+        }
+    } else if Arch::of_elf(&seen.head).is_none() {
+        report.warn(format!(
+            "{shown} is an ELF for neither x86-64 nor aarch64 ({})",
+            Arch::describe_elf(&seen.head)
+        ));
     }
 }
 

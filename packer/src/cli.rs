@@ -47,6 +47,10 @@ pub enum Command {
     Check {
         /// A tar or tar.gz (.wsl) archive.
         archive: PathBuf,
+        /// The architecture the archive is for (default: its /bin/sh's); /bin/sh, /bin/bash,
+        /// /sbin/init and init must be of it (the validator's --arm64).
+        #[arg(long, value_enum)]
+        arch: Option<ArchArg>,
     },
 }
 
@@ -55,6 +59,14 @@ pub enum FormatArg {
     Installer,
     Rootfs,
     Wsl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    #[value(name = "x86_64", alias = "x86-64", alias = "amd64")]
+    X86_64,
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,10 +106,15 @@ pub struct PackArgs {
     /// Compression threads (default: all cores); the output is the same for any number.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
-    /// The static init binary (default: `init` next to packer).
+    /// The tree's architecture (default: the ELF machine of its /bin/sh, or of the NixOS
+    /// system's programs); init and installer must match it.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// The static init binary (default: `init` next to packer; `aarch64/init` for aarch64).
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
-    /// The static installer binary (default: `installer` next to packer).
+    /// The static installer binary (default: `installer` next to packer; `aarch64/installer`
+    /// for aarch64).
     #[arg(long, value_name = "PATH")]
     pub installer: Option<PathBuf>,
     /// No progress bar and no summary (warnings and errors still show).
@@ -106,4 +123,13 @@ pub struct PackArgs {
     /// Deflate implementation (for benchmarks).
     #[arg(long, value_enum, default_value_t = DeflaterArg::ZlibRs, hide = true)]
     pub deflate: DeflaterArg,
+}
+
+impl From<ArchArg> for crate::arch::Arch {
+    fn from(arg: ArchArg) -> Self {
+        match arg {
+            ArchArg::X86_64 => crate::arch::Arch::X86_64,
+            ArchArg::Aarch64 => crate::arch::Arch::Aarch64,
+        }
+    }
 }

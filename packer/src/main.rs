@@ -1,6 +1,8 @@
 //! packer: turns a root filesystem into archives WSL imports. See `packer --help` and
 //! docs/packer.md.
 
+mod arch;
+mod binaries;
 mod check;
 mod cli;
 mod edits;
@@ -29,6 +31,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use arch::Arch;
+use binaries::Binaries;
 use cli::{Cli, Command, DeflaterArg, FormatArg};
 use edits::DistributionConf;
 use error::Error;
@@ -54,8 +58,8 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode, Error> {
     let cli = Cli::parse();
-    if let Some(Command::Check { archive }) = cli.command {
-        return check::run(&archive);
+    if let Some(Command::Check { archive, arch }) = cli.command {
+        return check::run(&archive, arch.map(Arch::from));
     }
     let args = cli.pack;
     let (Some(source), Some(output)) = (args.rootfs, args.out) else {
@@ -93,15 +97,6 @@ fn run() -> Result<ExitCode, Error> {
             .map(usize::from)
             .unwrap_or(1)
     });
-    let init = args.init.unwrap_or_else(|| next_to_me("init"));
-    let installer = args.installer.unwrap_or_else(|| next_to_me("installer"));
-    require_file(&init, "init (build it with scripts/build, or pass --init)")?;
-    if format == Format::Installer {
-        require_file(
-            &installer,
-            "installer (build it with scripts/build, or pass --installer)",
-        )?;
-    }
     let options = Options {
         source,
         output,
@@ -112,8 +107,12 @@ fn run() -> Result<ExitCode, Error> {
             DeflaterArg::ZlibRs => Deflater::ZlibRs,
             DeflaterArg::Miniz => Deflater::Miniz,
         },
-        init,
-        installer,
+        binaries: Binaries {
+            init: args.init,
+            installer: args.installer,
+            arch: args.arch.map(Arch::from),
+            beside: beside_me(),
+        },
         default_user: args.default_user,
         distribution: Some(DistributionConf {
             name: args.name.unwrap_or_else(|| "NixOS".into()),
@@ -140,24 +139,10 @@ fn remove_temporary_files_on_termination() {
     });
 }
 
-/// A binary shipped beside packer (target/dist holds all of them).
-fn next_to_me(name: &str) -> PathBuf {
+/// The folder packer runs from: scripts/build puts init and installer there (target/dist).
+fn beside_me() -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn require_file(path: &Path, what: &str) -> Result<(), Error> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(Error::Input {
-            path: path.to_owned(),
-            problem: format!("not a file; expected {what}"),
-        }),
-        Err(e) => Err(Error::Input {
-            path: path.to_owned(),
-            problem: format!("{e}; expected {what}"),
-        }),
-    }
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use wsl_common::manifest::Manifest;
 
+use crate::binaries::Binaries;
 use crate::edits::{self, DistributionConf, RootfsEdits};
 use crate::error::Error;
 use crate::gzip::{Deflater, ParallelGzip, Written};
@@ -45,8 +46,7 @@ pub struct Options {
     pub level: u32,
     pub threads: usize,
     pub deflater: Deflater,
-    pub init: PathBuf,
-    pub installer: PathBuf,
+    pub binaries: Binaries,
     pub default_user: Option<String>,
     pub distribution: Option<DistributionConf>,
     /// `SOURCE_DATE_EPOCH`: no mtime in the archive is later.
@@ -105,10 +105,15 @@ pub fn pack(options: &Options) -> Result<(), Error> {
         )?)
     };
     refuse_reserved(&source, &options.source)?;
+    let chosen = options.binaries.choose(
+        source.lookup(),
+        &options.source,
+        options.format == Format::Installer,
+    )?;
     let edits = edits::rootfs(
         source.lookup(),
         &RootfsEdits {
-            init: &options.init,
+            init: &chosen.init,
             default_user: options.default_user.as_deref(),
             epoch: options.epoch,
             distribution: options
@@ -170,7 +175,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
             };
             let os_release = edits::os_release(source.lookup())?;
             let tree = edits::installer_tree(
-                &options.installer,
+                &chosen.installer,
                 payload_temp.path(),
                 &manifest,
                 os_release,

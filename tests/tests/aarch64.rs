@@ -236,3 +236,79 @@ fn aarch64_installer_installs_an_arm64_debian_exactly() {
         "init in the installed tree is not the aarch64 one"
     );
 }
+
+fn pack(tree: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(dist_bin("packer"))
+        .args(["--quiet", "--format", "rootfs", "--rootfs"])
+        .arg(tree)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("packer runs")
+}
+
+fn check(archive: &Path, extra: &[&str]) -> Output {
+    Command::new(dist_bin("packer"))
+        .arg("check")
+        .args(extra)
+        .arg(archive)
+        .output()
+        .expect("packer check runs")
+}
+
+#[test]
+fn packer_takes_the_trees_architecture_and_refuses_a_mismatch() {
+    require_root();
+    let tree = rootfs(Variant::DebianArm64);
+    let dir = scratch_dir("aarch64-packer-arch");
+    let archive = dir.join("arm64.tar.gz");
+
+    // No --arch, no --init: the tree's /bin/sh says aarch64, so packer adds aarch64/init.
+    let out = pack(&tree, &archive, &[]);
+    assert!(out.status.success(), "packer: {:?}", text(&out));
+    let init = dir.join("init");
+    host_sh(&format!(
+        "bsdtar -xOf {} usr/libexec/nixos-wsl/init > {}",
+        archive.display(),
+        init.display()
+    ));
+    assert_eq!(
+        elf_machine(&init),
+        EM_AARCH64,
+        "packer added a non-aarch64 init"
+    );
+    let ok = check(&archive, &[]);
+    assert!(ok.status.success(), "check: {:?}", text(&ok));
+    let ok = check(&archive, &["--arch", "aarch64"]);
+    assert!(ok.status.success(), "check --arch aarch64: {:?}", text(&ok));
+
+    // Checked as an x86-64 archive (the validator without --arm64): each program named.
+    let wrong = check(&archive, &["--arch", "x86_64"]);
+    let (stdout, _) = text(&wrong);
+    assert_eq!(wrong.status.code(), Some(1), "{stdout}");
+    for what in ["/bin/sh", "/bin/bash", "/usr/libexec/nixos-wsl/init"] {
+        assert!(
+            stdout.contains(&format!("error: {what}"))
+                && stdout.contains("is aarch64, but the archive is x86-64"),
+            "check does not name {what}: {stdout}"
+        );
+    }
+
+    // The x86-64 init into an aarch64 tree, or --arch against the tree: refused, no output.
+    let mismatch = dir.join("mismatch.tar.gz");
+    let init_x86 = dist_bin("init");
+    for extra in [
+        vec!["--init", init_x86.to_str().unwrap_or_default()],
+        vec!["--arch", "x86_64"],
+    ] {
+        let out = pack(&tree, &mismatch, &extra);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "packer {extra:?}: {stderr}");
+        assert!(
+            stderr.contains("x86-64") && stderr.contains("aarch64"),
+            "packer {extra:?} does not say which architectures clash: {stderr}"
+        );
+        assert!(!mismatch.exists(), "packer {extra:?} left an archive");
+    }
+}
