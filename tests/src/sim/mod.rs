@@ -33,7 +33,7 @@ Models `wsl --import`, `wsl -d` and `wsl --terminate` for tests (needs root).
 Variables WSL_SIM_ENV_<NAME>=VALUE reach the session as NAME=VALUE; WSL_SIM_WSLG=1 is
 --wslg for every run.";
 
-/// What WSL's `/init` does when started under another name (init.cpp:200-240): the
+/// What WSL's `/init` does when started under another name (init.cpp:200-240, the generators at :223-230): the
 /// generators; `None` for the simulator's own command line.
 pub fn dispatch_by_name(argv0: &std::ffi::OsStr, args: &[OsString]) -> Option<i32> {
     let name = std::path::Path::new(argv0).file_name()?.to_str()?;

@@ -3,7 +3,7 @@
 //! start without a command (LxssInstance.cpp:671-674): `oobe.command` of
 //! /etc/wsl-distribution.conf as root through `/bin/sh -c`, retried at every such start until
 //! it exits 0; then that same session runs as `oobe.defaultUid`, which becomes the
-//! distribution's default uid (init.cpp:625-676, LxssInstance.cpp:560-575).
+//! distribution's default uid (init.cpp:625-676, LxssInstance.cpp:565-578).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

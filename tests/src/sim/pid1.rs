@@ -229,7 +229,7 @@ fn mkdir(path: &str, mode: u32) {
 }
 
 fn symlink(target: &str, link: &str) {
-    // INIT_ANY_SYMLINK: symlink(2), an existing entry is kept (config.cpp:1306-1313).
+    // INIT_ANY_SYMLINK: symlink(2), an existing entry is kept (config.cpp:1305-1312).
     let _ = std::os::unix::fs::symlink(target, link);
 }
 
@@ -405,7 +405,7 @@ fn instance_setup(
     }
     // WSLg's share on /mnt/wslg (config.cpp:1073-1108).
     if options.wslg && conf.gui_applications {
-        if let Err(e) = wslg::mount_share(conf.systemd) {
+        if let Err(e) = wslg::mount_share() {
             log(e.to_string());
         }
     }

@@ -67,7 +67,7 @@ pub struct Request {
 /// The Windows part of WSL's PATH (one entry has a space, as `Program Files` does).
 pub const WINDOWS_PATH: &str =
     "/mnt/c/Windows/System32:/mnt/c/Windows:/mnt/c/Program Files/PowerShell/7";
-/// WSL's Linux PATH (config.cpp:1660-1700), then /usr/lib/wsl/lib and Windows' folders.
+/// WSL's Linux PATH (LXSS_DISTRO_DEFAULT_ENVIRONMENT, wslservice.idl:100), then /usr/lib/wsl/lib and Windows' folders.
 const LINUX_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games";
 /// musl's execvpe searches this when the caller has no PATH, as WSL's init has none.
@@ -107,11 +107,6 @@ pub fn run(request: &Request) -> Result<i32> {
     join(&state, instance, request.elevated)?;
     if started && conf.systemd {
         wait_for_systemd(conf.init_timeout);
-        // With systemd, the X11 bind waits for the boot, which may clear /tmp
-        // (config.cpp:1088-1093).
-        if wslg {
-            wslg::bind_x11();
-        }
     }
     drop(lock);
 
@@ -160,7 +155,7 @@ pub fn run(request: &Request) -> Result<i32> {
     }
     let status = status.map_err(|e| Error::io("cannot start the session relay", "/init", e))?;
     if let Some(mut file) = registry_file {
-        // LxssInstance.cpp:560-575: OOBE done: RunOOBE off and the default uid it named.
+        // LxssInstance.cpp:565-578: OOBE done: RunOOBE off and the default uid it named.
         if let Ok(text) = fs::read_to_string(&oobe_result) {
             oobe::Registry::record_result(&mut file, &text);
         }
@@ -336,8 +331,8 @@ fn session_user(args: &RelayArgs) -> std::result::Result<User, i32> {
 /// Relay side: `/init __session NAME USER CWD MODE [options] -- ARGS...`, inside the instance.
 pub fn relay(args: &[OsString]) -> Result<i32> {
     let args = parse_relay_args(args)?;
-    // The relay is a subreaper that ignores all but SIGHUP (init.cpp:1553-1560,
-    // config.cpp:516-524).
+    // The relay is a subreaper that ignores all but SIGHUP (init.cpp:1556-1562,
+    // config.cpp:517-525).
     sys::set_subreaper().map_err(|e| Error::io("prctl", "PR_SET_CHILD_SUBREAPER", e))?;
     sys::ignore_all_but_sighup();
     let mut user = match session_user(&args) {
@@ -406,7 +401,7 @@ pub fn relay(args: &[OsString]) -> Result<i32> {
     for (k, v) in &env {
         command.env(k, v);
     }
-    // The tty belongs to the user (init.cpp:765-773: fchown to uid and the tty group).
+    // The tty belongs to the user (init.cpp:762-772: fchown to uid and the tty group).
     let _ = sys::fchown(stdio.slave.as_raw_fd(), user.uid, 5);
     let cwd = if args.cwd.is_empty() {
         user.home.clone()
@@ -522,7 +517,7 @@ fn environment(args: &RelayArgs, user: &User, socket: &Path) -> Vec<(OsString, O
 }
 
 /// The session's standard descriptors: the pty, and a pipe for each of the caller's that is
-/// not a terminal (init.cpp:1502-1540, 1595-1625).
+/// not a terminal (init.cpp:1511-1548, 1583-1650).
 struct Stdio3 {
     master: OwnedFd,
     slave: OwnedFd,

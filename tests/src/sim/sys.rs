@@ -118,7 +118,7 @@ impl ChildSetup {
         unsafe {
             command.pre_exec(move || {
                 // WSL's children reset every disposition and the mask before exec
-                // (config.cpp:516-524, init.cpp:1575-1582).
+                // (config.cpp:517-525, init.cpp:1599-1606).
                 for signal in 1..32 {
                     if signal != libc::SIGKILL && signal != libc::SIGSTOP {
                         libc::signal(signal, libc::SIG_DFL);
@@ -311,7 +311,7 @@ pub fn set_subreaper() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
 }
 
-/// WSL's relay and init ignore every signal but SIGHUP (config.cpp:516-524); SIGCHLD keeps
+/// WSL's relay and init ignore every signal but SIGHUP (config.cpp:517-525); SIGCHLD keeps
 /// its default here so the child can be waited for.
 pub fn ignore_all_but_sighup() {
     for signal in 1..32 {

@@ -2,7 +2,7 @@
 //! the system distribution's share on /mnt/wslg (config.cpp:1073-1108) with Weston's Wayland
 //! socket `runtime-dir/wayland-0`, PulseAudio's `PulseServer` and X11's `.X11-unix/X0`, each a
 //! listening socket that answers a connect with one line; `/tmp/.X11-unix` bound read-only on
-//! WSLg's folder (config.cpp:603-621; with systemd after the boot wait, config.cpp:1088-1093);
+//! WSLg's folder (config.cpp:603-621, 1095);
 //! and the variables of every session (config.cpp:1765-1792).
 
 use std::fs;
@@ -31,9 +31,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("WSL2_GUI_APPS_ENABLED", "1"),
 ];
 
-/// Mounts the share after mkdir -p (util.cpp:1790) and starts the process that serves its
-/// sockets (WSLg's system distribution), waiting until they listen.
-pub fn mount_share(systemd: bool) -> Result<()> {
+/// Mounts the share after mkdir -p (util.cpp:1790), starts the process that serves its
+/// sockets (WSLg's system distribution), waiting until they listen, and binds /tmp/.X11-unix
+/// (config.cpp:1095, in both modes: with systemd the generator's `wslg.service` redoes it when
+/// tmp.mount hides it, init.cpp:381-405).
+pub fn mount_share() -> Result<()> {
     fs::create_dir_all("/mnt/wslg").map_err(|e| Error::io("cannot create", "/mnt/wslg", e))?;
     sys::mount(
         Some(Path::new("wslg")),
@@ -65,15 +67,13 @@ pub fn mount_share(systemd: bool) -> Result<()> {
         let mut line = String::new();
         let _ = std::io::BufReader::new(out).read_line(&mut line);
     }
-    if !systemd {
-        bind_x11();
-    }
+    bind_x11();
     Ok(())
 }
 
 /// ConfigInitializeX11 (config.cpp:603-621): `/tmp/.X11-unix` (0775) bound on WSLg's folder,
 /// then made read-only so the socket cannot be removed.
-pub fn bind_x11() {
+fn bind_x11() {
     let target = Path::new("/tmp/.X11-unix");
     if fs::create_dir(target).is_ok() {
         let _ = fs::set_permissions(target, fs::Permissions::from_mode(0o775));
