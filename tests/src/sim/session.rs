@@ -146,14 +146,32 @@ pub fn run(request: &Request) -> Result<i32> {
         relay.arg("--term").arg(term);
     }
     relay.arg("--").args(&request.args).env_clear();
+    // The relay's exit status message comes on its descriptor 3; the relay itself lives on
+    // while the program's descendants do (it is their subreaper), as WSL's does.
+    let (status_read, status_write) =
+        sys::pipe().map_err(|e| Error::io("cannot create", "a pipe", e))?;
+    sys::pass_as_fd3(&mut relay, status_write.as_raw_fd());
     sys::ignore_terminal_signals();
     // wsl.exe hands the console over raw: the pty's line discipline inside does the rest.
     let saved = sys::isatty(0).then(|| sys::make_raw(0)).flatten();
-    let status = relay.status();
+    let child = relay.spawn();
+    drop(status_write);
+    let code = child.map(|mut child| {
+        let mut message = String::new();
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(File::from(status_read)).read_line(&mut message);
+        match message
+            .strip_prefix("exit ")
+            .and_then(|c| c.trim().parse::<i32>().ok())
+        {
+            Some(code) => code,
+            None => child.wait().ok().and_then(|s| s.code()).unwrap_or(1),
+        }
+    });
     if let Some(saved) = &saved {
         sys::restore_terminal(0, saved);
     }
-    let status = status.map_err(|e| Error::io("cannot start the session relay", "/init", e))?;
+    let code = code.map_err(|e| Error::io("cannot start the session relay", "/init", e))?;
     if let Some(mut file) = registry_file {
         // LxssInstance.cpp:565-578: OOBE done: RunOOBE off and the default uid it named.
         if let Ok(text) = fs::read_to_string(&oobe_result) {
@@ -161,7 +179,7 @@ pub fn run(request: &Request) -> Result<i32> {
         }
         let _ = fs::remove_file(&oobe_result);
     }
-    Ok(status.code().unwrap_or(1))
+    Ok(code)
 }
 
 /// Joins the instance: its cgroup, then its namespaces (the mount namespace last, since the
@@ -331,13 +349,15 @@ fn session_user(args: &RelayArgs) -> std::result::Result<User, i32> {
 /// Relay side: `/init __session NAME USER CWD MODE [options] -- ARGS...`, inside the instance.
 pub fn relay(args: &[OsString]) -> Result<i32> {
     let args = parse_relay_args(args)?;
+    // The status channel to wsl-sim run: the relay's alone, never the program's.
+    let _ = sys::keep_private_if_open(3);
     // The relay is a subreaper that ignores all but SIGHUP (init.cpp:1556-1562,
     // config.cpp:517-525).
     sys::set_subreaper().map_err(|e| Error::io("prctl", "PR_SET_CHILD_SUBREAPER", e))?;
     sys::ignore_all_but_sighup();
     let mut user = match session_user(&args) {
         Ok(user) => user,
-        Err(code) => return Ok(code),
+        Err(code) => return finish(code, Path::new("")),
     };
     let socket = PathBuf::from(format!("/run/WSL/{}_interop", sys::getpid()));
     interop::serve_in_background(&socket, interop::Role::Relay)
@@ -351,7 +371,7 @@ pub fn relay(args: &[OsString]) -> Result<i32> {
         match oobe::run(&stdio.child_fds(), &env) {
             oobe::Outcome::Failed => {
                 let _ = fs::write(result_path, "failed\n");
-                return Ok(1);
+                return finish(1, &socket);
             }
             oobe::Outcome::Done { default_uid } => {
                 let _ = fs::write(
@@ -394,7 +414,7 @@ pub fn relay(args: &[OsString]) -> Result<i32> {
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
-        return Ok(1);
+        return finish(1, &socket);
     };
     let mut command = Command::new(&program);
     command.arg0(&argv0).args(&argv).env_clear();
@@ -427,12 +447,27 @@ pub fn relay(args: &[OsString]) -> Result<i32> {
             // FATAL_ERROR("execvpe({}) failed: ...") exits 1 (init.cpp:818-819, common.h:152-178);
             // WSL logs it to the kernel log, the simulator to the session.
             stdio.message(&format!("execvpe({}) failed: {e}\n", program.display()));
-            return Ok(1);
+            return finish(1, &socket);
         }
     };
     let status = stdio.relay_until_exit(&mut child);
-    let _ = std::fs::remove_file(&socket);
-    Ok(exit_code(status))
+    finish(exit_code(status), &socket)
+}
+
+/// After the program: the exit status to wsl.exe, the caller's descriptors let go, then the
+/// relay stays the subreaper of what the program left running (its interop socket with it)
+/// until none is left (init.cpp:2063-2095).
+fn finish(code: i32, socket: &Path) -> Result<i32> {
+    if !sys::keep_private_if_open(3) {
+        let _ = std::fs::remove_file(socket);
+        return Ok(code);
+    }
+    let _ = sys::write_fd_all(3, format!("exit {code}\n").as_bytes());
+    sys::close(3);
+    sys::detach_stdio();
+    while sys::wait_any() {}
+    let _ = std::fs::remove_file(socket);
+    Ok(code)
 }
 
 /// The program, argv[0] and the rest of argv (init.cpp:708-756): the shell (`/bin/sh` when

@@ -322,6 +322,65 @@ pub fn ignore_all_but_sighup() {
     }
 }
 
+/// `pre_exec` step: `fd` becomes the child's descriptor 3 (the relay's status channel).
+pub fn pass_as_fd3(command: &mut std::process::Command, fd: RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 is async-signal-safe; fd is a plain integer alive in the parent.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(fd, 3) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Whether descriptor `fd` is open; it is then marked close-on-exec, so no program the
+/// caller starts inherits it.
+pub fn keep_private_if_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes a plain integer and touches no memory.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return false;
+    }
+    set_cloexec(fd).is_ok()
+}
+
+/// Points 0, 1 and 2 at /dev/null (the relay lets go of the caller's descriptors).
+pub fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: both descriptors are valid; dup2 replaces fd atomically.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+/// Closes `fd`.
+pub fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor this process owns and no one else uses.
+    unsafe { libc::close(fd) };
+}
+
+/// Waits for any child; `false` once there are none.
+pub fn wait_any() -> bool {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid > 0 {
+            return true;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+}
+
 /// `pre_exec` step for a child that must enter a new cgroup namespace before it execs.
 pub fn unshare_cgroup_in_child(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
