@@ -315,7 +315,7 @@ fn common_mounts() -> Result<()> {
         sys::MS_NOSUID | sys::MS_NODEV | sys::MS_NOEXEC | sys::MS_RELATIME,
         Some("nsdelegate"),
     )?;
-    // WSL_TEMP_FOLDER for the interop sockets (config.cpp:950-963).
+    // WSL_TEMP_FOLDER, 0777, for the interop sockets (util.cpp:107, util.h:82-83).
     fs::create_dir_all("/run/WSL").map_err(|e| Error::io("cannot create", "/run/WSL", e))?;
     let _ = fs::set_permissions("/run/WSL", fs::Permissions::from_mode(0o777));
     Ok(())
