@@ -798,10 +798,6 @@ fn the_installer_unpacks_the_installer_format_to_the_source_tree() {
 }
 
 #[test]
-#[ignore = "reason: real-WSL behaviour: WSL mounts the kernel modules on \
-            /lib/modules/<release> after mkdir -p (microsoft/WSL main.cpp:3160-3189, \
-            util.cpp:1790), and the installer fails with EBUSY replacing that busy /lib \
-            (issue 11 part 2); fixed on branch installer-wsl"]
 fn the_installer_format_boots_to_a_shell() {
     require_root();
     let dir = scratch_dir("packer-installer-boot");
