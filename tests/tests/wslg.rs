@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, text, Distro, Variant};
 
+const INIT: &str = "/usr/libexec/nixos-wsl/init";
+
 /// What each socket of the simulator's WSLg answers, in the order [`CONNECT`] asks.
 const ANSWERS: &str = "wayland\npulseaudio\n/mnt/wslg/runtime-dir/pulse/native\nx11\n";
 
@@ -93,6 +95,11 @@ impl Case {
         if mode == Mode::Native {
             let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
             d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
+            // init as /sbin/init, what native mode is (packer links it where a tree has none;
+            // Debian's own is systemd, which would leave init only the shell).
+            let sbin_init = d.path("/usr/sbin/init");
+            let _ = fs::remove_file(&sbin_init);
+            std::os::unix::fs::symlink(INIT, &sbin_init).expect("link /sbin/init");
         }
         Self { d, wslg }
     }
@@ -194,13 +201,21 @@ fn wslg_links_survive_a_recreated_runtime_folder_nixos() {
     links_survive_a_recreated_runtime_folder(Variant::Nixos);
 }
 
-/// Without WSLg: none of init's files, no links, no variables in a user service.
+/// Without WSLg: none of init's files, no variables in a user service, and in shell-wrapper
+/// mode no links. (In native mode WSL's own `wslg-session` user unit links them whenever GUI
+/// apps are enabled in wsl.conf, WSLg running or not: its user generator is installed on
+/// `GuiAppsEnabled` alone, microsoft/WSL `init.cpp:2880-2888`; that is WSL's, not init's.)
 fn nothing_is_added_without_wslg(variant: Variant, mode: Mode) {
     let c = Case::new(variant, mode, false);
+    let links = if mode == Mode::Wrapper {
+        "/run/user/1000/wayland-0 /run/user/1000/pulse"
+    } else {
+        ""
+    };
     let out = c.ok(&format!(
         "{USER_MANAGER_UP}; ls -d /mnt/wslg /run/systemd/user.conf.d/nixos-wsl-wslg.conf \
-         /run/systemd/user/nixos-wsl-wslg.service /run/tmpfiles.d/x11.conf \
-         /run/user/1000/wayland-0 /run/user/1000/pulse 2>/dev/null; {}",
+         /run/systemd/user/nixos-wsl-wslg.service /run/tmpfiles.d/x11.conf {links} \
+         2>/dev/null; {}",
         as_user_service("echo \"$DISPLAY|$WAYLAND_DISPLAY|$PULSE_SERVER\"")
     ));
     assert_eq!(out, "||\n");
@@ -210,6 +225,16 @@ fn nothing_is_added_without_wslg(variant: Variant, mode: Mode) {
 #[test]
 fn without_wslg_nothing_is_added_wrapper_mode_debian() {
     nothing_is_added_without_wslg(Variant::Debian, Mode::Wrapper);
+}
+
+#[test]
+fn without_wslg_nothing_is_added_wrapper_mode_nixos() {
+    nothing_is_added_without_wslg(Variant::Nixos, Mode::Wrapper);
+}
+
+#[test]
+fn without_wslg_nothing_is_added_native_mode_debian() {
+    nothing_is_added_without_wslg(Variant::Debian, Mode::Native);
 }
 
 #[test]
