@@ -45,7 +45,10 @@ First boot of a bare NixOS tarball: nix-store --load-db < /nix-path-registration
   unit that fights WSL. On NixOS, -c commands get /etc/set-environment.
 
 Files: /run/nixos-wsl/ (lock, root only; handle on systemd, notify socket, interop link),
-  /run/systemd/system.conf.d/nixos-wsl.conf (WSL_DISTRO_NAME, WSL_INTEROP for services).
+  /run/systemd/system.conf.d/nixos-wsl.conf (WSL_DISTRO_NAME, WSL_INTEROP for services);
+  with WSLg (/mnt/wslg) /run/systemd/user.conf.d/nixos-wsl-wslg.conf (DISPLAY,
+  WAYLAND_DISPLAY, PULSE_SERVER for user services) and, shell-wrapper mode,
+  /run/systemd/user/nixos-wsl-wslg.service and /run/tmpfiles.d/x11.conf.
 Environment: WSL_INTEROP (kept; services get /run/nixos-wsl/interop, linked to the newest
   session's socket), PATH (system PATH, then WSL's /mnt/ entries; WSLPATH holds the latter).
 ";
@@ -129,6 +132,7 @@ mod tests {
         assert_eq!(parse(argv(&["init", "status"]), 9), Ok(Mode::Status));
         assert_eq!(parse(argv(&["/x/init", "shutdown"]), 9), Ok(Mode::Shutdown));
         assert_eq!(parse(argv(&["init", "recovery"]), 9), Ok(Mode::Recovery));
+        assert_eq!(parse(argv(&["init", "wslg-links"]), 9), Ok(Mode::WslgLinks));
         assert_eq!(parse(argv(&["init", "--help"]), 9), Ok(Mode::Help));
         assert_eq!(parse(argv(&["init", "--version"]), 9), Ok(Mode::Version));
         assert!(parse(argv(&["init", "status", "now"]), 9).is_err());
