@@ -20,9 +20,10 @@ pub const USER_ENV: &str = "/run/systemd/user.conf.d/nixos-wsl-wslg.conf";
 /// Runtime unit folder of every user manager (systemd's user search path).
 const USER_UNITS: &str = "/run/systemd/user";
 pub const UNIT: &str = "nixos-wsl-wslg.service";
-/// systemd's `x11.conf` has `D! /tmp/.X11-unix`: at boot it would empty the folder WSL bound
-/// read-only and fail. WSL's generator shadows it with an empty file (`init.cpp:381-386`);
-/// in shell-wrapper mode WSL's generator does not run, so init does.
+/// systemd's `x11.conf` has `D! /tmp/.X11-unix`: at boot it tries to empty the folder WSL bound
+/// read-only (EROFS, exit CANTCREAT, which the unit accepts: a journal line). WSL's generator
+/// shadows it with an empty file (`init.cpp:381-386`); in shell-wrapper mode WSL's generator
+/// does not run, so init does.
 const TMPFILES_X11: &str = "/run/tmpfiles.d/x11.conf";
 
 /// WSL's session variables (`config.cpp:1785-1790`), the values user services get.
