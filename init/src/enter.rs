@@ -136,10 +136,23 @@ pub fn enter(
         .map_err(|e| Error::io("join", "systemd's mount namespace", e))?;
     drop(open);
     let target = target(config, login, args, cwd);
+    link_wslg(&target.user);
     sys::ignore_terminal_signals();
     let pid = spawn(&target)?;
     let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
     Ok(ExitCode::from(exit_code(status)))
+}
+
+/// WSLg's sockets in the user's runtime folder when it is there already (the user unit links
+/// them too, but may not have run yet when this shell starts).
+fn link_wslg(user: &User) {
+    let dir = PathBuf::from(format!("/run/user/{}", user.uid));
+    if !crate::wslg::present() || !dir.is_dir() {
+        return;
+    }
+    if let Err((path, e)) = crate::wslg::link_into(&dir, Some((user.uid, user.gid))) {
+        crate::say!("cannot link WSLg's socket as {}: {e}", path.display());
+    }
 }
 
 /// Starts the shell as the user in a child; returns once it has exec'd.

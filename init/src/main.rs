@@ -27,6 +27,7 @@ mod shell;
 mod sys;
 mod user;
 mod wrapper;
+mod wslg;
 
 use std::process::ExitCode;
 
@@ -65,6 +66,7 @@ fn run() -> Result<ExitCode, Error> {
         Mode::Status => commands::status(),
         Mode::Shutdown => commands::shutdown(),
         Mode::Recovery => commands::recovery(),
+        Mode::WslgLinks => wslg::links_command(),
         Mode::Shell { login, args } => wrapper::run(login, &args),
     }
 }

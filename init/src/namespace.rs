@@ -347,6 +347,10 @@ pub fn start(config: &InitConfig) -> Result<Open, Error> {
     Handle::remove();
     let distro = std::env::var("WSL_DISTRO_NAME").unwrap_or_default();
     write_service_environment(&[("WSL_DISTRO_NAME", &distro), ("WSL_INTEROP", INTEROP_LINK)]);
+    crate::wslg::prepare(
+        crate::wslg::Mode::Wrapper,
+        std::env::current_exe().ok().as_deref(),
+    );
     enable_linger(&config.user);
     let listener = Listener::bind().map_err(|e| Error::io("bind", readiness::NOTIFY_SOCKET, e))?;
     let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
