@@ -88,9 +88,11 @@ fn check(
     };
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(input(format!(
+        Ok(_) => {
+            return Err(input(format!(
             "not a file; expected the {arch} {what} (build it with scripts/build, or pass {flag})"
-        ))),
+        )))
+        }
         Err(e) => {
             return Err(input(format!(
                 "{e}; expected the {arch} {what} (build it with scripts/build, or pass {flag})"
