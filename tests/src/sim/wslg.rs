@@ -51,7 +51,7 @@ pub fn mount_share() -> Result<()> {
     let _ = fs::set_permissions("/mnt/wslg/runtime-dir", fs::Permissions::from_mode(0o777));
     let _ = fs::set_permissions("/mnt/wslg/.X11-unix", fs::Permissions::from_mode(0o1777));
     let _ = fs::write("/mnt/wslg/runtime-dir/wayland-0.lock", "");
-    let _ = std::os::unix::fs::symlink("../PulseServer", "/mnt/wslg/runtime-dir/pulse/native");
+    let _ = std::os::unix::fs::symlink("../../PulseServer", "/mnt/wslg/runtime-dir/pulse/native");
     let mut server = Command::new("/init");
     server
         .arg("__wslg")
