@@ -11,8 +11,10 @@
 //! # Run before systemd starts unless `activated` exists; empty disables.
 //! activate = /nix/var/nix/profiles/system/activate
 //! activated = /run/current-system
-//! # Seconds to wait for systemd's READY=1 before the shell starts anyway.
+//! # Seconds to wait for systemd's READY=1 before the shell starts anyway (0: no limit).
 //! boot-timeout = 30
+//! # The NixOS system whose profile a bare tarball's first boot sets (empty: found).
+//! system =
 //! ```
 //!
 //! Lines are `key = value`; `#` starts a comment line; unknown keys and bad values are
@@ -29,6 +31,8 @@ pub const DEFAULT_SYSTEMD: &[&str] = &[
 pub const DEFAULT_ACTIVATE: &str = "/nix/var/nix/profiles/system/activate";
 pub const DEFAULT_ACTIVATED: &str = "/run/current-system";
 pub const DEFAULT_BOOT_TIMEOUT_SECS: u32 = 30;
+/// How much of a bad line a message quotes: a 20 MiB line must not give 20 MiB on stderr.
+pub const QUOTED_BYTES: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitConfig {
@@ -38,7 +42,12 @@ pub struct InitConfig {
     /// Empty: no activation step.
     pub activate: String,
     pub activated: String,
+    /// Seconds for the activation and for READY=1 each; 0 means no limit (as systemd's own
+    /// `TimeoutStartSec=0`): the shell waits until systemd is up or has died.
     pub boot_timeout_secs: u32,
+    /// The NixOS system (a store path) a bare tarball's first boot sets the system profile to;
+    /// empty: the one `/sbin/init` points into, or the only `*-nixos-system-*` in the store.
+    pub system: String,
 }
 
 impl Default for InitConfig {
@@ -50,8 +59,21 @@ impl Default for InitConfig {
             activate: DEFAULT_ACTIVATE.into(),
             activated: DEFAULT_ACTIVATED.into(),
             boot_timeout_secs: DEFAULT_BOOT_TIMEOUT_SECS,
+            system: String::new(),
         }
     }
+}
+
+/// `text` for a message: at most [`QUOTED_BYTES`] of it (cut at a character boundary), quoted.
+pub fn quote_bounded(text: &str) -> String {
+    if text.len() <= QUOTED_BYTES {
+        return format!("{text:?}");
+    }
+    let mut end = QUOTED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}... ({} bytes)", &text[..end], text.len())
 }
 
 /// A line of the file that was not understood; the rest of the file still applies.
@@ -84,7 +106,10 @@ impl InitConfig {
                 })
             };
             let Some((key, value)) = line.split_once('=') else {
-                fail(format!("expected 'key = value', found {line:?}"));
+                fail(format!(
+                    "expected 'key = value', found {}",
+                    quote_bounded(line)
+                ));
                 continue;
             };
             let (key, value) = (key.trim(), value.trim());
@@ -99,14 +124,21 @@ impl InitConfig {
                 }
                 "activate" if value.is_empty() || absolute(value) => config.activate = value.into(),
                 "activated" if absolute(value) => config.activated = value.into(),
+                "system" if value.is_empty() || absolute(value) => config.system = value.into(),
                 "boot-timeout" => match value.parse() {
                     Ok(secs) => config.boot_timeout_secs = secs,
-                    Err(_) => fail(format!("boot-timeout must be whole seconds, not {value:?}")),
+                    Err(_) => fail(format!(
+                        "boot-timeout must be whole seconds (0: no limit), not {}",
+                        quote_bounded(value)
+                    )),
                 },
-                "user" | "shell" | "systemd" | "activate" | "activated" => fail(format!(
-                    "{key} cannot be {value:?} (paths must be absolute)"
-                )),
-                _ => fail(format!("unknown key {key:?}")),
+                "user" | "shell" | "systemd" | "activate" | "activated" | "system" => {
+                    fail(format!(
+                        "{key} cannot be {} (paths must be absolute)",
+                        quote_bounded(value)
+                    ))
+                }
+                _ => fail(format!("unknown key {}", quote_bounded(key))),
             }
         }
         (config, errors)
@@ -124,14 +156,23 @@ impl InitConfig {
              # Run before systemd starts unless `activated` exists; empty disables.\n\
              activate = {}\n\
              activated = {}\n\
-             # Seconds to wait for systemd's READY=1 before the shell starts anyway.\n\
-             boot-timeout = {}\n",
+             # Seconds to wait for systemd's READY=1 before the shell starts anyway (0: no limit).\n\
+             boot-timeout = {}\n{}",
             self.user,
             self.shell,
             self.systemd.join(" "),
             self.activate,
             self.activated,
-            self.boot_timeout_secs
+            self.boot_timeout_secs,
+            if self.system.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "# The NixOS system a bare tarball's first boot sets the profile to.\n\
+                     system = {}\n",
+                    self.system
+                )
+            }
         )
     }
 }
@@ -149,6 +190,7 @@ mod tests {
             activate: String::new(),
             activated: "/run/x".into(),
             boot_timeout_secs: 7,
+            system: "/nix/store/x-nixos-system-y".into(),
         };
         assert_eq!(InitConfig::parse(&config.render()), (config, vec![]));
     }
@@ -164,6 +206,30 @@ mod tests {
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 4, 5]);
         assert!(errors[3].to_string().contains("colour"));
+    }
+
+    #[test]
+    fn a_huge_bad_line_is_quoted_bounded() {
+        let line = "é".repeat(10 << 20);
+        let (_, errors) = InitConfig::parse(&format!("{line}\n"));
+        let message = errors[0].to_string();
+        assert!(message.len() < 2 * QUOTED_BYTES, "{} bytes", message.len());
+        assert!(
+            message.contains(&format!("({} bytes)", line.len())),
+            "{message}"
+        );
+        let (_, errors) = InitConfig::parse(&format!("shell = {line}\n"));
+        assert!(errors[0].to_string().len() < 2 * QUOTED_BYTES);
+    }
+
+    #[test]
+    fn boot_timeout_zero_and_system_are_accepted() {
+        let (config, errors) =
+            InitConfig::parse("boot-timeout = 0\nsystem = /nix/store/abc-nixos-system-x\n");
+        assert_eq!(errors, vec![]);
+        assert_eq!(config.boot_timeout_secs, 0);
+        assert_eq!(config.system, "/nix/store/abc-nixos-system-x");
+        assert_eq!(InitConfig::parse("system = relative").1.len(), 1);
     }
 
     #[test]

@@ -1,6 +1,18 @@
-//! systemd units that fight WSL, masked by packer in every root filesystem it writes and
-//! reported by `packer check`. WSL provides networking, DNS, `/tmp` and consoles itself; each
-//! entry says why the unit cannot work there (see shared notes on Microsoft's validator).
+//! systemd units that fight WSL: the one list. WSL provides networking, DNS, `/tmp` and
+//! consoles itself; each entry says why the unit cannot work there (see shared notes on
+//! Microsoft's validator).
+//!
+//! Masked twice over:
+//! - by init on systemd's command line, `systemd.mask=NAME` for each (every tree, both modes):
+//!   systemd in a container reads PID 1's arguments as its kernel command line
+//!   (systemd `src/basic/proc-cmdline.c`) and systemd-debug-generator writes the masks to
+//!   `/run/systemd/generator.early`, ahead of `/etc/systemd/system` in the unit path
+//!   (`src/basic/path-lookup.c`), so they hold whatever the tree enables;
+//! - by packer as `/etc/systemd/system/NAME -> /dev/null` links, on trees that are not NixOS
+//!   only: NixOS's units come from the link `/etc/systemd/system -> /etc/static/systemd/system`
+//!   (nixpkgs `nixos/modules/system/boot/systemd.nix`), which packer must not write under.
+//!
+//! `packer check` reports those enabled and not masked by a link in non-NixOS archives.
 
 /// A unit to mask, with the reason written down for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,13 +9,15 @@ Usage:
   init status      systemd's pid, state, uptime and failed units
   init shutdown    power systemd off (bounded wait, then kill); the next shell starts it again
   init recovery    a root shell outside systemd's namespace, for a broken system
+  init wslg-links  link WSLg's sockets into $XDG_RUNTIME_DIR (what init's user unit runs)
   init --help | --version
   init [SHELL ARGS...]   as root's login shell (how WSL runs it): see below
 
 Which mode runs:
   - as PID 1 (WSL's [boot] systemd=true runs /sbin/init -> init): native mode: run the
     activation command if configured and needed, then exec systemd.
-  - argv[1] is exactly `status`, `shutdown`, `recovery`, `--help`/`-h` or `--version` and
+  - argv[1] is exactly `status`, `shutdown`, `recovery`, `wslg-links`, `--help`/`-h` or
+    `--version` and
     argv[0] does not start with `-`: that command. Anything else, `-c CMD` included (so
     `init -c status` runs a command named status), is shell-wrapper mode.
   - shell-wrapper mode: start systemd once (if not running), then run the configured user's
@@ -30,14 +32,23 @@ Exit status (shell-wrapper mode):
 
 Configuration: /etc/nixos-wsl/init.conf (key = value; bad lines are reported and ignored):
   user = NAME            who the shell runs as (WSL itself must start root)
-  shell = PATH           root's real shell (root's shell in /etc/passwd is init)
-  systemd = PATH...      systemd binaries to try; the first that exists wins
+  shell = PATH           root's real shell (root's shell in /etc/passwd is init); missing or
+                         init itself: /bin/sh, said in one line
+  systemd = PATH...      systemd binaries to try after the activation; the first that exists
+                         wins (/run/current-system/... also through the system profile)
   activate = PATH        run before systemd unless `activated` exists; empty: never
   activated = PATH
-  boot-timeout = SECS    wait at most this long for systemd's READY=1 (default 30)
+  boot-timeout = SECS    wait at most this long for systemd's READY=1 (default 30; 0: no limit)
+  system = PATH          a bare tarball's NixOS system for its first boot (empty: found)
+First boot of a bare NixOS tarball: nix-store --load-db < /nix-path-registration and the
+  system profile set, once, before the activation. systemd gets systemd.mask=UNIT for every
+  unit that fights WSL. On NixOS, -c commands get /etc/set-environment.
 
-Files: /run/nixos-wsl/ (lock, handle on systemd, notify socket, interop link),
-  /run/systemd/system.conf.d/nixos-wsl.conf (WSL_DISTRO_NAME, WSL_INTEROP for services).
+Files: /run/nixos-wsl/ (lock, root only; handle on systemd, notify socket, interop link),
+  /run/systemd/system.conf.d/nixos-wsl.conf (WSL_DISTRO_NAME, WSL_INTEROP for services);
+  with WSLg (/mnt/wslg) /run/systemd/user.conf.d/nixos-wsl-wslg.conf (DISPLAY,
+  WAYLAND_DISPLAY, PULSE_SERVER for user services) and, shell-wrapper mode,
+  /run/systemd/user/nixos-wsl-wslg.service and /run/tmpfiles.d/x11.conf.
 Environment: WSL_INTEROP (kept; services get /run/nixos-wsl/interop, linked to the newest
   session's socket), PATH (system PATH, then WSL's /mnt/ entries; WSLPATH holds the latter).
 ";
@@ -51,6 +62,8 @@ pub enum Mode {
     Status,
     Shutdown,
     Recovery,
+    /// The user unit's command: WSLg's sockets linked into `$XDG_RUNTIME_DIR`.
+    WslgLinks,
     /// Root's shell: `login` when `argv[0]` starts with `-`; `args` after `argv[0]`, untouched.
     Shell {
         login: bool,
@@ -71,6 +84,7 @@ pub fn parse(argv: Vec<OsString>, pid: i32) -> Result<Mode, String> {
             Some("status") => Some(Mode::Status),
             Some("shutdown") => Some(Mode::Shutdown),
             Some("recovery") => Some(Mode::Recovery),
+            Some("wslg-links") => Some(Mode::WslgLinks),
             Some("--help" | "-h") => Some(Mode::Help),
             Some("--version") => Some(Mode::Version),
             _ => None,
@@ -118,6 +132,7 @@ mod tests {
         assert_eq!(parse(argv(&["init", "status"]), 9), Ok(Mode::Status));
         assert_eq!(parse(argv(&["/x/init", "shutdown"]), 9), Ok(Mode::Shutdown));
         assert_eq!(parse(argv(&["init", "recovery"]), 9), Ok(Mode::Recovery));
+        assert_eq!(parse(argv(&["init", "wslg-links"]), 9), Ok(Mode::WslgLinks));
         assert_eq!(parse(argv(&["init", "--help"]), 9), Ok(Mode::Help));
         assert_eq!(parse(argv(&["init", "--version"]), 9), Ok(Mode::Version));
         assert!(parse(argv(&["init", "status", "now"]), 9).is_err());

@@ -44,7 +44,21 @@ fn find() -> Option<Systemd> {
             })
         })?;
     }
-    let open = Handle::load()?.open()?;
+    // A junk or stale handle: the systemd listening on its private socket, if it is ours.
+    let open = match Handle::load().and_then(|h| h.open()) {
+        Some(open) => open,
+        None => match handle::find_listener() {
+            handle::Found::Enterable(open) => open,
+            handle::Found::Nothing => return None,
+            handle::Found::Foreign { pid } => {
+                crate::say!(
+                    "pid {pid} listens on {} but is not a systemd init started",
+                    handle::PRIVATE_SOCKET
+                );
+                return None;
+            }
+        },
+    };
     Some(Systemd {
         pid: open.handle.pid,
         starttime: open.handle.starttime,
@@ -107,11 +121,11 @@ pub fn shutdown() -> Result<ExitCode, Error> {
     let pidfd = sys::pidfd(systemd.pid).map_err(|e| Error::io("open", "systemd's pidfd", e))?;
     sys::kill(systemd.pid, sys::poweroff_signal())
         .map_err(|e| Error::io("signal", format!("systemd (pid {})", systemd.pid), e))?;
-    if readable_within(&pidfd, SHUTDOWN_TIMEOUT) {
+    if readable_within(&pidfd, Some(SHUTDOWN_TIMEOUT)) {
         out("systemd: powered off\n");
     } else {
         let _ = sys::kill(systemd.pid, libc::SIGKILL);
-        let _ = readable_within(&pidfd, Duration::from_secs(5));
+        let _ = readable_within(&pidfd, Some(Duration::from_secs(5)));
         out(&format!(
             "systemd: killed after {} s without powering off\n",
             SHUTDOWN_TIMEOUT.as_secs()
@@ -128,6 +142,7 @@ pub fn recovery() -> Result<ExitCode, Error> {
     require_root()?;
     let config = crate::config::load();
     crate::say!("recovery: a root shell outside systemd's namespace; `exit` leaves it");
+    // The configured shell, unless it is missing or init itself: then /bin/sh (said).
     Err(crate::wrapper::real_root_shell(
         &config,
         true,

@@ -43,13 +43,18 @@ pub fn shell_argv(shell: &OsString, login: bool, args: &[OsString]) -> Vec<CStri
 
 /// The configured user's shell in this (mount) namespace, with the caller's environment.
 pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<PathBuf>) -> Target {
-    let user = User::lookup(&config.user, &config.shell).unwrap_or_else(|| {
+    let mut user = User::lookup(&config.user, &config.shell).unwrap_or_else(|| {
         crate::say!(
             "user {} is not in /etc/passwd; starting a root shell",
             config.user
         );
         User::root(&config.shell)
     });
+    // Root's configured shell: never init itself, never a missing path. (Another user whose
+    // passwd shell is init gets init inside, which sees where it is and runs this same check.)
+    if user.uid == 0 && user.shell == config.shell.as_str() {
+        user.shell = crate::shell::root_shell(config).into();
+    }
     let nixos = Path::new("/run/current-system").exists() || Path::new("/etc/NIXOS").exists();
     let runtime_dir = format!("/run/user/{}", user.uid);
     let lingering = || {
@@ -64,9 +69,13 @@ pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<P
         user: &user,
         runtime_dir,
     });
+    let program = env::cstring(user.shell.clone()).unwrap_or_else(|| c"/bin/sh".to_owned());
+    let argv = shell_argv(&user.shell, login, args);
+    let (program, argv) =
+        crate::set_environment::wrap(login, &argv, &env).unwrap_or((program, argv));
     Target {
-        program: env::cstring(user.shell.clone()).unwrap_or_else(|| c"/bin/sh".to_owned()),
-        argv: shell_argv(&user.shell, login, args),
+        program,
+        argv,
         env,
         cwd,
         user,
@@ -127,10 +136,23 @@ pub fn enter(
         .map_err(|e| Error::io("join", "systemd's mount namespace", e))?;
     drop(open);
     let target = target(config, login, args, cwd);
+    link_wslg(&target.user);
     sys::ignore_terminal_signals();
     let pid = spawn(&target)?;
     let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
     Ok(ExitCode::from(exit_code(status)))
+}
+
+/// WSLg's sockets in the user's runtime folder when it is there already (the user unit links
+/// them too, but may not have run yet when this shell starts).
+fn link_wslg(user: &User) {
+    let dir = PathBuf::from(format!("/run/user/{}", user.uid));
+    if !crate::wslg::present() || !dir.is_dir() {
+        return;
+    }
+    if let Err((path, e)) = crate::wslg::link_into(&dir, Some((user.uid, user.gid))) {
+        crate::say!("cannot link WSLg's socket as {}: {e}", path.display());
+    }
 }
 
 /// Starts the shell as the user in a child; returns once it has exec'd.

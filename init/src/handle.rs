@@ -9,6 +9,22 @@ use std::os::unix::fs::MetadataExt;
 
 pub const DIR: &str = "/run/nixos-wsl";
 pub const FILE: &str = "/run/nixos-wsl/systemd";
+/// systemd's private bus socket (src/core/dbus.c, `bus_init_private`: `/run/systemd/private`,
+/// a listening stream socket). `/run` is one filesystem in WSL's namespace and systemd's (WSL
+/// mounts it, systemd finds it mounted and keeps it), so the socket of the systemd we started
+/// is reachable from outside, and the kernel names the process that listens on it.
+pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
+
+/// What listens on systemd's private socket, when the handle cannot be trusted.
+pub enum Found {
+    /// Nothing listens: no systemd runs on this `/run`.
+    Nothing,
+    /// A systemd we can enter (PID 1 of another PID namespace), its namespaces open.
+    Enterable(Open),
+    /// A process listens that is not PID 1 of a namespace of its own: one may still run, and
+    /// it is not ours to enter.
+    Foreign { pid: i32 },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handle {
@@ -73,8 +89,15 @@ impl Handle {
 
     /// Writes the handle atomically (a reader sees the old file or the new one).
     pub fn save(&self) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = format!("{FILE}.new");
-        let mut file = File::create(&tmp)?;
+        // 0644 whatever the caller's umask: only root may write what shells trust.
+        let mut file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
         file.write_all(self.render().as_bytes())?;
         std::fs::rename(&tmp, FILE)
     }
@@ -108,6 +131,42 @@ impl Handle {
             mnt_ns,
         })
     }
+}
+
+/// The systemd that listens on [`PRIVATE_SOCKET`], as the kernel reports the listener
+/// (`SO_PEERCRED` of a connection: the pid in our namespace, uid root): what a junk or forged
+/// handle cannot fake. Connecting only queues a connection that systemd drops on EOF.
+pub fn find_listener() -> Found {
+    use std::os::unix::net::UnixStream;
+    let Ok(stream) = UnixStream::connect(PRIVATE_SOCKET) else {
+        return Found::Nothing;
+    };
+    let Ok(cred) = rustix::net::sockopt::socket_peercred(&stream) else {
+        return Found::Nothing;
+    };
+    let pid = cred.pid.as_raw_nonzero().get();
+    if cred.uid.as_raw() != 0 {
+        return Found::Foreign { pid };
+    }
+    let handle = Handle::of_process(pid).ok().map(|mut h| {
+        h.ready = true;
+        h
+    });
+    match handle.and_then(|h| h.open()) {
+        Some(open) if nspid_is_1(pid) => Found::Enterable(open),
+        _ => Found::Foreign { pid },
+    }
+}
+
+/// Whether the innermost pid of `pid` is 1 (`NSpid:` of /proc/PID/status).
+fn nspid_is_1(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|ids| ids.split_whitespace().last())
+            == Some("1")
+    })
 }
 
 /// Field 22 of /proc/PID/stat: start time in clock ticks since boot.

@@ -14,14 +14,20 @@ mod config;
 mod enter;
 mod env;
 mod error;
+mod first_boot;
 mod handle;
+mod leftover;
+mod lock;
 mod namespace;
 mod native;
 mod place;
 mod readiness;
+mod set_environment;
+mod shell;
 mod sys;
 mod user;
 mod wrapper;
+mod wslg;
 
 use std::process::ExitCode;
 
@@ -60,6 +66,7 @@ fn run() -> Result<ExitCode, Error> {
         Mode::Status => commands::status(),
         Mode::Shutdown => commands::shutdown(),
         Mode::Recovery => commands::recovery(),
+        Mode::WslgLinks => wslg::links_command(),
         Mode::Shell { login, args } => wrapper::run(login, &args),
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! 1. (child A) `setsid`, `unshare(CLONE_NEWPID | CLONE_NEWNS)`, fork B, report B's pid, exit;
 //! 2. (B, PID 1 of the new namespace) make `/` rslave *before* anything is mounted, so no mount
-//!    leaks back into WSL's namespace; mount a fresh `/proc`; run the activation command if
-//!    needed; exec systemd with a clean environment and our `NOTIFY_SOCKET`.
+//!    leaks back into WSL's namespace; mount a fresh `/proc`; load a bare tarball's Nix
+//!    database (once); run the activation command if needed; only then look for systemd (on
+//!    NixOS it exists only after activation, as `/run/current-system/systemd/lib/systemd/
+//!    systemd`) and exec it with a clean environment, our `NOTIFY_SOCKET` and the WSL masks.
 //!
 //! The caller holds the lock, writes the handle as soon as B exists, waits for exec (activation
 //! done), then for `READY=1`, bounded by the boot timeout.
@@ -18,14 +20,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wsl_common::init_config::InitConfig;
+use wsl_common::units::hostile_unit_names;
 
 use crate::env::{self, cvar};
 use crate::error::Error;
-use crate::handle::{self, Handle, Open};
+use crate::first_boot::{self, Decision};
+use crate::handle::{self, Found, Handle, Open};
 use crate::readiness::{self, Listener, Outcome};
 use crate::sys::{self, Fork};
 
-pub const LOCK: &str = "/run/nixos-wsl/lock";
 /// What services get as `WSL_INTEROP` in shell-wrapper mode: a link to the newest session's
 /// socket, updated by every shell.
 pub const INTEROP_LINK: &str = "/run/nixos-wsl/interop";
@@ -37,17 +40,42 @@ pub trait Steps {
     fn unshare(&mut self) -> io::Result<()>;
     fn make_root_rslave(&mut self) -> io::Result<()>;
     fn mount_proc(&mut self) -> io::Result<()>;
+    /// `nix-store --load-db` (and `nix-env --set` of the system profile) for a bare tarball.
+    fn load_registration(
+        &mut self,
+        nix_store: &str,
+        set_profile: Option<&(String, String)>,
+    ) -> io::Result<()>;
+    /// The activation command to run now, if any (looked at after the registration is loaded:
+    /// that may have made the profile, and with it the command).
+    fn activation_needed(&mut self, config: &InitConfig) -> Option<CString>;
     fn activate(&mut self, program: &CStr) -> io::Result<()>;
+    /// The first configured systemd that exists now (after the activation).
+    fn find_systemd(&mut self, config: &InitConfig) -> Option<CString>;
     /// Returns only on failure.
-    fn exec_systemd(&mut self, plan: &Plan) -> io::Error;
+    fn exec_systemd(&mut self, systemd: &CStr, plan: &Plan) -> io::Error;
 }
 
 /// What the new PID 1 runs, prepared before forking.
 pub struct Plan {
-    pub systemd: CString,
-    pub argv: Vec<CString>,
+    pub config: InitConfig,
+    pub first_boot: Decision,
+    /// After `argv[0]`: what was passed to us (native mode), then the masks.
+    pub args: Vec<CString>,
     pub env: Vec<CString>,
-    pub activate: Option<CString>,
+}
+
+/// `systemd.mask=UNIT` for every unit that fights WSL. systemd in a container takes PID 1's
+/// own arguments as its kernel command line (src/basic/proc-cmdline.c, `proc_cmdline`: with
+/// `detect_container() > 0` it reads `/proc/1/cmdline`), and systemd-debug-generator turns each
+/// `systemd.mask=` into a link to /dev/null in `/run/systemd/generator.early`
+/// (src/debug-generator/debug-generator.c, `generate_mask_symlinks`), which comes before
+/// `/etc/systemd/system` in the unit path (src/basic/path-lookup.c): the masks hold on NixOS,
+/// whose `/etc/systemd/system` is a link into the store that nothing may write into.
+pub fn masks() -> Vec<CString> {
+    hostile_unit_names()
+        .filter_map(|unit| CString::new(format!("systemd.mask={unit}")).ok())
+        .collect()
 }
 
 /// Steps of child A (after `setsid`): returns the failed step.
@@ -57,23 +85,56 @@ pub fn in_child<S: Steps>(steps: &mut S) -> Result<(), (&'static str, io::Error)
         .map_err(|e| ("unshare PID and mount namespaces", e))
 }
 
-/// Steps of PID 1 of the new namespace, ending in systemd; returns the failed step.
-pub fn in_new_pid1<S: Steps>(steps: &mut S, plan: &Plan) -> (&'static str, io::Error) {
-    if let Err(e) = steps.make_root_rslave() {
-        return ("make / rslave", e);
+/// What every mode does before systemd, in this order: the bare tarball's database, the
+/// activation, then systemd looked for. Failures of the first two are said and passed over.
+pub fn prepare<S: Steps>(steps: &mut S, plan: &Plan) -> Result<CString, String> {
+    match &plan.first_boot {
+        Decision::Nothing => {}
+        Decision::Cannot(why) => crate::say!("{why}; the system may not activate"),
+        Decision::Run {
+            nix_store,
+            set_profile,
+        } => {
+            if let Err(e) = steps.load_registration(nix_store, set_profile.as_ref()) {
+                crate::say!(
+                    "loading {} into the Nix database failed: {e}; it is tried again at the next start",
+                    first_boot::REGISTRATION
+                );
+            }
+        }
     }
-    if let Err(e) = steps.mount_proc() {
-        return ("mount /proc", e);
-    }
-    if let Some(program) = &plan.activate {
-        if let Err(e) = steps.activate(program) {
+    if let Some(program) = steps.activation_needed(&plan.config) {
+        if let Err(e) = steps.activate(&program) {
             crate::say!(
                 "activation {} failed: {e}; starting systemd anyway",
                 program.to_string_lossy()
             );
         }
     }
-    ("exec systemd", steps.exec_systemd(plan))
+    steps.find_systemd(&plan.config).ok_or_else(|| {
+        format!(
+            "no systemd found (tried {}; see `systemd =` in {})",
+            plan.config.systemd.join(", "),
+            wsl_common::paths::INIT_CONFIG
+        )
+    })
+}
+
+/// Steps of PID 1 of the new namespace, ending in systemd; returns what failed.
+pub fn in_new_pid1<S: Steps>(steps: &mut S, plan: &Plan) -> String {
+    if let Err(e) = steps.make_root_rslave() {
+        return format!("cannot make / rslave: {e}");
+    }
+    if let Err(e) = steps.mount_proc() {
+        return format!("cannot mount /proc: {e}");
+    }
+    match prepare(steps, plan) {
+        Ok(systemd) => {
+            let e = steps.exec_systemd(&systemd, plan);
+            format!("cannot exec systemd {}: {e}", systemd.to_string_lossy())
+        }
+        Err(why) => why,
+    }
 }
 
 /// The real kernel.
@@ -100,49 +161,97 @@ impl Steps for Kernel {
         )?)
     }
 
-    fn activate(&mut self, program: &CStr) -> io::Result<()> {
-        let argv = [program.to_owned()];
-        let envp: Vec<CString> = [("PATH", env::DEBIAN_PATH), ("LANG", "C.UTF-8")]
-            .iter()
-            .filter_map(|(k, v)| cvar(k, v))
-            .collect();
-        // SAFETY: init is single-threaded; the child only execs or exits.
-        match unsafe { sys::fork() }? {
-            Fork::Child => {
-                // Its output goes to the caller's stderr: the first shell's stdout stays clean.
-                let _ = sys::dup2(2, 1);
-                if let Ok(null) = File::open("/dev/null") {
-                    let _ = sys::dup2(null.as_raw_fd(), 0);
-                }
-                sys::restore_signals();
-                let err = sys::execve(program, &argv, &envp);
-                crate::say!("cannot run {}: {err}", program.to_string_lossy());
-                sys::exit_now(127)
-            }
-            Fork::Parent(pid) => match sys::wait_for(pid)? {
-                sys::Exit::Code(0) => Ok(()),
-                sys::Exit::Code(c) => Err(io::Error::other(format!("exit status {c}"))),
-                sys::Exit::Signal(s) => Err(io::Error::other(format!("killed by signal {s}"))),
-            },
+    fn load_registration(
+        &mut self,
+        nix_store: &str,
+        set_profile: Option<&(String, String)>,
+    ) -> io::Result<()> {
+        let registration = File::open(first_boot::REGISTRATION)?;
+        run(&[nix_store, "--load-db"], Some(&registration))
+            .map_err(|e| io::Error::other(format!("{nix_store} --load-db: {e}")))?;
+        if let Some((nix_env, system)) = set_profile {
+            run(&[nix_env, "-p", first_boot::PROFILE, "--set", system], None)
+                .map_err(|e| io::Error::other(format!("{nix_env} --set {system}: {e}")))?;
         }
+        let marker = Path::new(first_boot::MARKER);
+        marker.parent().map_or(Ok(()), fs::create_dir_all)?;
+        fs::write(marker, b"")
     }
 
-    fn exec_systemd(&mut self, plan: &Plan) -> io::Error {
+    fn activation_needed(&mut self, config: &InitConfig) -> Option<CString> {
+        activation_needed(config).and_then(env::cstring)
+    }
+
+    fn activate(&mut self, program: &CStr) -> io::Result<()> {
+        run(&[&program.to_string_lossy()], None)
+    }
+
+    fn find_systemd(&mut self, config: &InitConfig) -> Option<CString> {
+        find_systemd(config).and_then(env::cstring)
+    }
+
+    fn exec_systemd(&mut self, systemd: &CStr, plan: &Plan) -> io::Error {
         // systemd must not hold the first shell's pipes or terminal open.
         if let Err(e) = sys::stdio_to_null() {
             return e;
         }
+        let argv: Vec<CString> = std::iter::once(systemd.to_owned())
+            .chain(plan.args.iter().cloned())
+            .collect();
         sys::restore_signals();
-        sys::execve(&plan.systemd, &plan.argv, &plan.env)
+        sys::execve(systemd, &argv, &plan.env)
     }
 }
 
-/// The first existing systemd of the configuration.
-pub fn find_systemd(config: &InitConfig) -> Option<&str> {
+/// Runs a preparation command (activation, nix-store) to its end; its output goes to the
+/// caller's stderr, so the first shell's stdout stays clean.
+fn run(argv: &[&str], stdin: Option<&File>) -> io::Result<()> {
+    let argv: Vec<CString> = argv.iter().filter_map(|a| env::cstring(*a)).collect();
+    let Some(program) = argv.first().cloned() else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let envp: Vec<CString> = [
+        ("PATH", env::DEBIAN_PATH),
+        ("LANG", "C.UTF-8"),
+        ("HOME", "/root"),
+    ]
+    .iter()
+    .filter_map(|(k, v)| cvar(k, v))
+    .collect();
+    // SAFETY: init is single-threaded; the child only execs or exits.
+    match unsafe { sys::fork() }? {
+        Fork::Child => {
+            let _ = sys::dup2(2, 1);
+            match stdin {
+                Some(file) => {
+                    let _ = sys::dup2(file.as_raw_fd(), 0);
+                }
+                None => {
+                    if let Ok(null) = File::open("/dev/null") {
+                        let _ = sys::dup2(null.as_raw_fd(), 0);
+                    }
+                }
+            }
+            sys::restore_signals();
+            let err = sys::execve(&program, &argv, &envp);
+            crate::say!("cannot run {}: {err}", program.to_string_lossy());
+            sys::exit_now(127)
+        }
+        Fork::Parent(pid) => match sys::wait_for(pid)? {
+            sys::Exit::Code(0) => Ok(()),
+            sys::Exit::Code(c) => Err(io::Error::other(format!("exit status {c}"))),
+            sys::Exit::Signal(s) => Err(io::Error::other(format!("killed by signal {s}"))),
+        },
+    }
+}
+
+/// The first existing systemd of the configuration (a `/run/current-system/...` path also
+/// through the system profile: nothing assumes `/lib/systemd`).
+pub fn find_systemd(config: &InitConfig) -> Option<String> {
     config
         .systemd
         .iter()
-        .map(String::as_str)
+        .filter_map(|p| crate::shell::existing(p))
         .find(|p| Path::new(p).is_file())
 }
 
@@ -192,37 +301,65 @@ pub fn enable_linger(user: &str) {
     }
 }
 
+/// The boot timeout: `None` for 0 (no limit).
+pub fn boot_timeout(config: &InitConfig) -> Option<Duration> {
+    (config.boot_timeout_secs > 0).then(|| Duration::from_secs(u64::from(config.boot_timeout_secs)))
+}
+
+/// The systemd the handle should have named, found through what the kernel says listens on
+/// systemd's private socket: adopted (the handle rewritten) when it is one we can enter; when
+/// something else listens, no second systemd is started beside it.
+fn adopt_listener() -> Result<Option<Open>, Error> {
+    match handle::find_listener() {
+        Found::Nothing => Ok(None),
+        Found::Enterable(open) => {
+            crate::say!(
+                "{} did not name the running systemd; found it (pid {}) through {}",
+                handle::FILE,
+                open.handle.pid,
+                handle::PRIVATE_SOCKET
+            );
+            if let Err(e) = open.handle.save() {
+                crate::say!("cannot write {}: {e}", handle::FILE);
+            }
+            Ok(Some(open))
+        }
+        Found::Foreign { pid } => Err(Error::Boot(format!(
+            "a systemd may still run: pid {pid} listens on {} but is not one init can enter;              not starting a second one (stop it, or `wsl --terminate` the distribution)",
+            handle::PRIVATE_SOCKET
+        ))),
+    }
+}
+
 /// Starts systemd unless a valid handle appears while we wait for the lock. Errors mean no
 /// systemd: the caller gives a shell without it.
 pub fn start(config: &InitConfig) -> Result<Open, Error> {
-    fs::create_dir_all(handle::DIR).map_err(|e| Error::io("create", handle::DIR, e))?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LOCK)
-        .map_err(|e| Error::io("open", LOCK, e))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::io("lock", LOCK, e))?;
+    let timeout = boot_timeout(config);
+    // The holder may spend the activation's budget and the boot's, and a first boot's load.
+    let bound = timeout.map(|t| 2 * t + Duration::from_secs(30));
+    let _lock = crate::lock::acquire(bound)?;
     if let Some(open) = Handle::load().and_then(|h| h.open()) {
         return Ok(open);
     }
+    if let Some(open) = adopt_listener()? {
+        return Ok(open);
+    }
     Handle::remove();
-    let systemd = find_systemd(config).ok_or_else(|| {
-        Error::Boot(format!(
-            "no systemd found (tried {}; see `systemd =` in {})",
-            config.systemd.join(", "),
-            wsl_common::paths::INIT_CONFIG
-        ))
-    })?;
     let distro = std::env::var("WSL_DISTRO_NAME").unwrap_or_default();
     write_service_environment(&[("WSL_DISTRO_NAME", &distro), ("WSL_INTEROP", INTEROP_LINK)]);
+    crate::wslg::prepare(
+        crate::wslg::Mode::Wrapper,
+        std::env::current_exe().ok().as_deref(),
+    );
     enable_linger(&config.user);
     let listener = Listener::bind().map_err(|e| Error::io("bind", readiness::NOTIFY_SOCKET, e))?;
     let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
+    let first_boot = first_boot::decide(&first_boot::facts(config));
+    let preparing = first_boot != Decision::Nothing || activation_needed(config).is_some();
     let plan = Plan {
-        systemd: env::cstring(systemd).ok_or_else(|| Error::Boot("bad systemd path".into()))?,
-        argv: env::cstring(systemd).into_iter().collect(),
+        config: config.clone(),
+        first_boot,
+        args: masks(),
         env: [
             ("container", "wsl"),
             ("PATH", env::DEBIAN_PATH),
@@ -234,7 +371,6 @@ pub fn start(config: &InitConfig) -> Result<Open, Error> {
         .iter()
         .filter_map(|(k, v)| cvar(k, v))
         .collect(),
-        activate: activation_needed(config).and_then(env::cstring),
     };
     let (mut pid_r, pid_w) = sys::pipe().map_err(|e| Error::io("create", "a pipe", e))?;
     let (mut status_r, status_w) = sys::pipe().map_err(|e| Error::io("create", "a pipe", e))?;
@@ -251,7 +387,7 @@ pub fn start(config: &InitConfig) -> Result<Open, Error> {
                 Ok(pid) => pid,
                 Err(_) => return Err(Error::Boot(failure(&mut status_r))),
             };
-            boot_wait(config, pid, &listener, &mut status_r)
+            boot_wait(timeout, preparing, pid, &listener, &mut status_r)
         }
     }
 }
@@ -269,12 +405,8 @@ fn spawn_namespace(plan: &Plan, pid_w: File, status_w: File) -> ! {
     match unsafe { sys::fork() } {
         Ok(Fork::Child) => {
             drop(pid_w);
-            let (step, e) = in_new_pid1(&mut Kernel, plan);
-            let _ = write!(
-                status_w,
-                "cannot {step} {}: {e}",
-                plan.systemd.to_string_lossy()
-            );
+            let why = in_new_pid1(&mut Kernel, plan);
+            let _ = write!(status_w, "{why}");
             sys::exit_now(1)
         }
         Ok(Fork::Parent(b)) => {
@@ -299,16 +431,28 @@ fn failure(status_r: &mut File) -> String {
     }
 }
 
-/// Records the handle, waits for exec (activation done) and for READY=1, and says in one line
-/// what is wrong if anything is.
+/// Records the handle, waits for exec (preparation done) and for READY=1, and says in one
+/// line what is wrong if anything is. `timeout` bounds each wait; `None` waits until systemd
+/// is up or has died.
 fn boot_wait(
-    config: &InitConfig,
+    timeout: Option<Duration>,
+    preparing: bool,
     pid: i32,
     listener: &Listener,
     status_r: &mut File,
 ) -> Result<Open, Error> {
-    let mut handle =
-        Handle::of_process(pid).map_err(|e| Error::io("inspect", format!("/proc/{pid}"), e))?;
+    // B may already have ended (no systemd found): then its reason is in the pipe.
+    let mut handle = match Handle::of_process(pid) {
+        Ok(handle) => handle,
+        Err(e) => {
+            let text = failure(status_r);
+            return Err(if text.starts_with("systemd's namespace") {
+                Error::io("inspect", format!("/proc/{pid}"), e)
+            } else {
+                Error::Boot(text)
+            });
+        }
+    };
     handle
         .save()
         .map_err(|e| Error::io("write", handle::FILE, e))?;
@@ -319,11 +463,20 @@ fn boot_wait(
             crate::say!("cannot write {}: {e}", handle::FILE);
         }
     };
-    let process =
-        sys::pidfd(pid).map_err(|e| Error::io("open", format!("a pidfd for {pid}"), e))?;
-    let timeout = Duration::from_secs(u64::from(config.boot_timeout_secs));
+    let process = match sys::pidfd(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            Handle::remove();
+            let text = failure(status_r);
+            return Err(if text.starts_with("systemd's namespace") {
+                Error::io("open", format!("a pidfd for {pid}"), e)
+            } else {
+                Error::Boot(text)
+            });
+        }
+    };
 
-    // Activation first: its own budget (a 10 s activation is normal on NixOS).
+    // The preparation first: its own budget (a 10 s activation is normal on NixOS).
     if readiness::readable_within(status_r, timeout) {
         let mut text = String::new();
         let _ = status_r.read_to_string(&mut text);
@@ -332,10 +485,12 @@ fn boot_wait(
             return Err(Error::Boot(text));
         }
     } else {
-        crate::say!(
-            "activation still running after {} s; starting the shell anyway",
-            config.boot_timeout_secs
-        );
+        let secs = timeout.map_or(0, |t| t.as_secs());
+        if preparing {
+            crate::say!("activation still running after {secs} s; starting the shell anyway");
+        } else {
+            crate::say!("systemd was not started after {secs} s; starting the shell anyway");
+        }
         mark_ready(handle);
         return handle
             .open()
@@ -343,7 +498,7 @@ fn boot_wait(
     }
 
     let outcome = listener
-        .wait(&process, Instant::now() + timeout)
+        .wait(&process, timeout.map(|t| Instant::now() + t))
         .map_err(|e| Error::io("wait on", readiness::NOTIFY_SOCKET, e))?;
     if outcome == Outcome::Died {
         Handle::remove();
@@ -357,7 +512,7 @@ fn boot_wait(
     match outcome {
         Outcome::TimedOut => crate::say!(
             "systemd is not ready after {} s (state: {}); starting the shell anyway",
-            config.boot_timeout_secs,
+            timeout.map_or(0, |t| t.as_secs()),
             system_state(&open)
         ),
         _ => report_failed_units(&open),
@@ -430,69 +585,137 @@ fn report_failed_units(open: &Open) {
 mod tests {
     use super::*;
 
+    /// Records each step. The activation "makes" systemd, as NixOS's makes
+    /// `/run/current-system`: systemd is found only when looked for after it.
     #[derive(Default)]
-    struct Record(Vec<String>);
+    struct Record {
+        steps: Vec<String>,
+        activated: bool,
+        activation: Option<&'static str>,
+    }
 
     impl Steps for Record {
         fn unshare(&mut self) -> io::Result<()> {
-            self.0.push("unshare".into());
+            self.steps.push("unshare".into());
             Ok(())
         }
         fn make_root_rslave(&mut self) -> io::Result<()> {
-            self.0.push("rslave /".into());
+            self.steps.push("rslave /".into());
             Ok(())
         }
         fn mount_proc(&mut self) -> io::Result<()> {
-            self.0.push("mount /proc".into());
+            self.steps.push("mount /proc".into());
             Ok(())
         }
+        fn load_registration(
+            &mut self,
+            nix_store: &str,
+            set_profile: Option<&(String, String)>,
+        ) -> io::Result<()> {
+            self.steps.push(format!("load-db {nix_store}"));
+            if let Some((_, system)) = set_profile {
+                self.steps.push(format!("profile {system}"));
+                // The profile now exists, and with it the activation command.
+                self.activation = Some("/activate");
+            }
+            Ok(())
+        }
+        fn activation_needed(&mut self, _: &InitConfig) -> Option<CString> {
+            self.activation.and_then(env::cstring)
+        }
         fn activate(&mut self, program: &CStr) -> io::Result<()> {
-            self.0
+            self.steps
                 .push(format!("activate {}", program.to_string_lossy()));
+            self.activated = true;
             Err(io::Error::other("activation failed"))
         }
-        fn exec_systemd(&mut self, plan: &Plan) -> io::Error {
-            self.0
-                .push(format!("exec {}", plan.systemd.to_string_lossy()));
+        fn find_systemd(&mut self, _: &InitConfig) -> Option<CString> {
+            self.steps.push("find systemd".into());
+            self.activated
+                .then(|| c"/run/current-system/systemd/lib/systemd/systemd".to_owned())
+        }
+        fn exec_systemd(&mut self, systemd: &CStr, plan: &Plan) -> io::Error {
+            self.steps.push(format!(
+                "exec {} {}",
+                systemd.to_string_lossy(),
+                plan.args.len()
+            ));
             io::Error::from(io::ErrorKind::NotFound)
         }
     }
 
-    fn plan(activate: Option<&str>) -> Plan {
+    fn plan(first_boot: Decision) -> Plan {
         Plan {
-            systemd: c"/lib/systemd/systemd".to_owned(),
-            argv: vec![],
+            config: InitConfig::default(),
+            first_boot,
+            args: masks(),
             env: vec![],
-            activate: activate.and_then(env::cstring),
         }
     }
 
+    const SYSTEMD: &str = "/run/current-system/systemd/lib/systemd/systemd";
+
     #[test]
-    fn rslave_before_proc_before_activation_before_systemd() {
-        let mut steps = Record::default();
+    fn rslave_before_proc_before_activation_before_systemd_is_looked_for() {
+        let mut steps = Record {
+            activation: Some("/activate"),
+            ..Record::default()
+        };
         assert!(in_child(&mut steps).is_ok());
-        let (step, _) = in_new_pid1(&mut steps, &plan(Some("/activate")));
-        assert_eq!(step, "exec systemd");
+        let why = in_new_pid1(&mut steps, &plan(Decision::Nothing));
+        assert!(why.starts_with("cannot exec systemd"), "{why}");
+        let n = masks().len();
         assert_eq!(
-            steps.0,
+            steps.steps,
             [
-                "unshare",
-                "rslave /",
-                "mount /proc",
-                "activate /activate",
-                "exec /lib/systemd/systemd"
+                "unshare".to_owned(),
+                "rslave /".into(),
+                "mount /proc".into(),
+                "activate /activate".into(),
+                "find systemd".into(),
+                format!("exec {SYSTEMD} {n}"),
             ]
         );
     }
 
     #[test]
-    fn no_activation_when_not_needed() {
+    fn a_bare_tarball_loads_its_database_then_activates_the_profile_it_set() {
         let mut steps = Record::default();
-        let _ = in_new_pid1(&mut steps, &plan(None));
+        let first_boot = Decision::Run {
+            nix_store: "/nix/store/n/bin/nix-store".into(),
+            set_profile: Some(("/nix/store/n/bin/nix-env".into(), "/nix/store/s".into())),
+        };
+        let _ = in_new_pid1(&mut steps, &plan(first_boot));
         assert_eq!(
-            steps.0,
-            ["rslave /", "mount /proc", "exec /lib/systemd/systemd"]
+            steps.steps[2..],
+            [
+                "load-db /nix/store/n/bin/nix-store".to_owned(),
+                "profile /nix/store/s".into(),
+                "activate /activate".into(),
+                "find systemd".into(),
+                format!("exec {SYSTEMD} {}", masks().len()),
+            ]
         );
+    }
+
+    #[test]
+    fn no_systemd_after_preparation_is_named_with_the_paths_tried() {
+        let mut steps = Record::default();
+        let why = in_new_pid1(&mut steps, &plan(Decision::Nothing));
+        assert!(why.contains("no systemd found"), "{why}");
+        assert!(why.contains("/lib/systemd/systemd"), "{why}");
+        assert_eq!(steps.steps.last().map(String::as_str), Some("find systemd"));
+    }
+
+    #[test]
+    fn every_hostile_unit_is_masked_on_the_command_line() {
+        let masks: Vec<String> = masks()
+            .iter()
+            .map(|m| m.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(masks.len(), wsl_common::units::HOSTILE_UNITS.len());
+        assert!(masks.contains(&"systemd.mask=systemd-binfmt.service".to_owned()));
+        assert!(masks.iter().all(|m| m.starts_with("systemd.mask=")));
     }
 
     struct FailRslave;
@@ -506,18 +729,27 @@ mod tests {
         fn mount_proc(&mut self) -> io::Result<()> {
             panic!("/proc mounted although / is still shared")
         }
+        fn load_registration(&mut self, _: &str, _: Option<&(String, String)>) -> io::Result<()> {
+            panic!("nix-store ran")
+        }
+        fn activation_needed(&mut self, _: &InitConfig) -> Option<CString> {
+            panic!("activation looked at")
+        }
         fn activate(&mut self, _: &CStr) -> io::Result<()> {
             panic!("activation ran")
         }
-        fn exec_systemd(&mut self, _: &Plan) -> io::Error {
+        fn find_systemd(&mut self, _: &InitConfig) -> Option<CString> {
+            panic!("systemd looked for")
+        }
+        fn exec_systemd(&mut self, _: &CStr, _: &Plan) -> io::Error {
             panic!("systemd started")
         }
     }
 
     #[test]
     fn nothing_is_mounted_when_rslave_fails() {
-        let (step, _) = in_new_pid1(&mut FailRslave, &plan(Some("/activate")));
-        assert_eq!(step, "make / rslave");
+        let why = in_new_pid1(&mut FailRslave, &plan(Decision::Nothing));
+        assert!(why.contains("make / rslave"), "{why}");
     }
 
     #[test]

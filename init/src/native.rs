@@ -5,37 +5,45 @@
 use std::ffi::CString;
 
 use crate::env::{self, cvar};
-use crate::namespace::{self, Kernel, Steps};
+use crate::first_boot;
+use crate::namespace::{self, Kernel, Plan};
 use crate::sys;
 
 pub fn run() -> ! {
     let config = crate::config::load();
-    if let Some(program) = namespace::activation_needed(&config).and_then(env::cstring) {
-        if let Err(e) = Kernel.activate(&program) {
-            crate::say!(
-                "activation {} failed: {e}; starting systemd anyway",
-                program.to_string_lossy()
-            );
-        }
-    }
     let distro = std::env::var("WSL_DISTRO_NAME").unwrap_or_default();
     namespace::write_service_environment(&[
         ("WSL_DISTRO_NAME", &distro),
         ("WSL_INTEROP", "/run/WSL/1_interop"),
     ]);
+    crate::wslg::prepare(crate::wslg::Mode::Native, None);
     namespace::enable_linger(&config.user);
-    match namespace::find_systemd(&config).and_then(env::cstring) {
-        Some(systemd) => {
-            let mut argv: Vec<CString> = vec![systemd.clone()];
-            argv.extend(std::env::args_os().skip(1).filter_map(env::cstring));
-            let envp: Vec<CString> = std::env::vars_os()
-                .filter_map(|(k, v)| cvar(&k.to_string_lossy(), v))
+    // WSL's arguments (only `/sbin/init` today), then the masks: they are systemd's kernel
+    // command line here too (WSL runs it with `container=wsl`).
+    let args: Vec<CString> = std::env::args_os()
+        .skip(1)
+        .filter_map(env::cstring)
+        .chain(namespace::masks())
+        .collect();
+    let plan = Plan {
+        first_boot: first_boot::decide(&first_boot::facts(&config)),
+        config,
+        args,
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| cvar(&k.to_string_lossy(), v))
+            .collect(),
+    };
+    // The same order as in shell-wrapper mode: database, activation, then systemd looked for.
+    match namespace::prepare(&mut Kernel, &plan) {
+        Ok(systemd) => {
+            let argv: Vec<CString> = std::iter::once(systemd.clone())
+                .chain(plan.args.iter().cloned())
                 .collect();
             sys::restore_signals();
-            let err = sys::execve(&systemd, &argv, &envp);
+            let err = sys::execve(&systemd, &argv, &plan.env);
             crate::say!("cannot exec {}: {err}", systemd.to_string_lossy());
         }
-        None => crate::say!("no systemd found (tried {})", config.systemd.join(", ")),
+        Err(why) => crate::say!("{why}"),
     }
     crate::say!("staying PID 1 without systemd; shells get root's shell");
     loop {

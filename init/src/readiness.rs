@@ -31,15 +31,21 @@ impl Listener {
         })
     }
 
-    /// Waits for `READY=1` until `deadline`, or until `process` (a pidfd) ends.
-    pub fn wait(&self, process: &OwnedFd, deadline: Instant) -> io::Result<Outcome> {
+    /// Waits for `READY=1` until `deadline` (`None`: no limit), or until `process` (a pidfd)
+    /// ends.
+    pub fn wait(&self, process: &OwnedFd, deadline: Option<Instant>) -> io::Result<Outcome> {
         let mut buf = [0u8; 4096];
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Outcome::TimedOut);
-            }
-            let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+            let ms = match deadline {
+                None => -1,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(Outcome::TimedOut);
+                    }
+                    i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
+                }
+            };
             let ready = sys::poll_readable(&[self.socket.as_fd(), process.as_fd()], ms)?;
             if ready[0] {
                 let n = self.socket.recv(&mut buf)?;
@@ -66,9 +72,9 @@ pub fn is_ready(message: &[u8]) -> bool {
         .any(|line| line == b"READY=1")
 }
 
-/// Waits up to `timeout` for `fd` to be readable: true if it is.
-pub fn readable_within(fd: &impl AsFd, timeout: Duration) -> bool {
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+/// Waits up to `timeout` (`None`: no limit) for `fd` to be readable: true if it is.
+pub fn readable_within(fd: &impl AsFd, timeout: Option<Duration>) -> bool {
+    let ms = timeout.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
     sys::poll_readable(&[fd.as_fd()], ms).is_ok_and(|r| r[0])
 }
 

@@ -1,7 +1,6 @@
 //! Shell-wrapper mode: what root's login shell does for every WSL session.
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::process::ExitCode;
 
 use wsl_common::init_config::InitConfig;
@@ -24,7 +23,7 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
         Place::Inside => Err(real_root_shell(&config, login, args)),
         Place::NativeSession => Err(enter::in_place(&config, login, args)),
         Place::Outside => {
-            remove_leftover_installer();
+            crate::leftover::remove();
             // A booting systemd is entered only through the lock (after its READY=1).
             let ready = Handle::load().filter(|h| h.ready);
             let open = match ready.and_then(|h| h.open()) {
@@ -47,7 +46,8 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
 
 /// Root's real shell with our arguments (sudo -i, su -, nested calls); returns on failure.
 pub fn real_root_shell(config: &InitConfig, login: bool, args: &[OsString]) -> Error {
-    let shell = OsString::from(&config.shell);
+    let path = crate::shell::root_shell(config);
+    let shell = OsString::from(&path);
     let argv = enter::shell_argv(&shell, login, args);
     let mut env: Vec<_> = std::env::vars_os()
         .filter(|(k, _)| k != "SHELL")
@@ -64,21 +64,5 @@ pub fn real_root_shell(config: &InitConfig, login: bool, args: &[OsString]) -> E
     };
     sys::restore_signals();
     let err = sys::execve(&program, &argv, &env);
-    Error::Exec {
-        path: config.shell.clone(),
-        err,
-    }
-}
-
-/// The installer's switch-over finished but it was killed before removing its folder.
-fn remove_leftover_installer() {
-    let dir = Path::new(paths::INSTALLER_DIR);
-    if dir.is_dir() && !Path::new(paths::PAYLOAD).exists() {
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            crate::say!(
-                "cannot remove the installer's leftover {}: {e}",
-                dir.display()
-            );
-        }
-    }
+    Error::Exec { path, err }
 }

@@ -73,6 +73,11 @@ installer: first start of the NixOS-WSL installer distribution.
 It is root's shell there (and /bin/sh). On the first start it checks the embedded root
 filesystem completely (manifest size and SHA-256, gzip CRC and length, every tar header),
 unpacks it over /, and hands over to init, so the first command already runs inside systemd.
+Before changing anything it checks what the switch would meet: the mounts WSL made inside the
+tree (from /proc/self/mountinfo) are moved where the payload's layout has them
+(/lib/modules/<release> to /usr/lib/modules/<release> under /lib -> usr/lib), and what cannot
+be handled (a mount where the payload has a file, a payload without root's shell, too little
+space) is refused with the reason.
 
 Usage (as WSL starts a shell):
   installer -c CMD        install, then exec init -c CMD
@@ -81,14 +86,15 @@ Usage (as WSL starts a shell):
   installer --help | --version
 
 Files: /nixos-wsl/rootfs.tar.gz (payload), /nixos-wsl/rootfs.manifest (its size, SHA-256 and
-chunk index); removed with the installer once the system is installed.
+chunk index), /nixos-wsl/rootfs.merged (the merge is done: a restart only completes); removed
+with the installer once the system is installed.
 
 Environment (for tests and benchmarks only):
   NIXOS_WSL_INSTALLER_CRASH_AT=N   SIGKILL itself at checkpoint N (0: print the count)
   (hidden flag --root DIR installs into DIR instead of / and does not exec)
 
-Exit codes: 1 the installer failed (the message says what; a damaged payload leaves the
-system untouched), 2 usage error, 126/127 the new system's init or sh could not be executed
+Exit codes: 1 the installer failed (the message says what; a damaged payload or an obstacle
+to the switch leaves the system untouched), 2 usage error, 126/127 the new system's init or sh could not be executed
 or found; otherwise the exit code is that of the command run by init.";
 
 #[cfg(test)]

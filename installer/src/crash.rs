@@ -25,6 +25,16 @@ pub fn point() {
     }
 }
 
+/// A checkpoint tests name: when only counting, its number is printed as
+/// `checkpoint LABEL: N`, so a test can kill exactly there.
+pub fn mark(label: &str) {
+    point();
+    if AT.load(Ordering::Relaxed) == 0 {
+        let n = COUNT.load(Ordering::Relaxed);
+        crate::progress::say(&format!("checkpoint {label}: {n}"));
+    }
+}
+
 /// Prints the count when only counting was asked for.
 pub fn report() {
     if AT.load(Ordering::Relaxed) == 0 {

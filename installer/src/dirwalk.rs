@@ -24,11 +24,16 @@ pub fn show(path: &[u8]) -> String {
     format!("/{}", String::from_utf8_lossy(path))
 }
 
+/// Open directories kept on the stack at most: deeper levels close the highest ones (reopened by
+/// walking down again when needed), so a payload a thousand directories deep does not run out
+/// of descriptors (the usual limit is 1024) while every real tree stays within it.
+const KEEP_OPEN: usize = 64;
+
 /// The open directories from the root down to the directory of the last entry.
 pub struct DirStack {
     root: OwnedFd,
     names: Vec<Vec<u8>>,
-    fds: Vec<OwnedFd>,
+    fds: Vec<Option<OwnedFd>>,
 }
 
 impl DirStack {
@@ -59,11 +64,19 @@ impl DirStack {
             .zip(&parts)
             .take_while(|(a, b)| a.as_slice() == **b)
             .count();
+        // Resume below the deepest level still open.
+        let common = (0..=common)
+            .rev()
+            .find(|&c| c == 0 || self.fds[c - 1].is_some())
+            .unwrap_or(0);
         self.names.truncate(common);
         self.fds.truncate(common);
         for (i, part) in parts.iter().enumerate().skip(common) {
             let here = parts[..=i].join(&b'/');
-            let parent = self.fds.last().map_or(self.root.as_fd(), |f| f.as_fd());
+            let parent = match self.fds.last() {
+                Some(Some(fd)) => fd.as_fd(),
+                _ => self.root.as_fd(),
+            };
             let fd = match open_dir(parent, part) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) if !create => return Ok(None),
@@ -84,16 +97,23 @@ impl DirStack {
                 Err(e) => return Err(Error::io(show(&here), "open directory", e)),
             };
             self.names.push(part.to_vec());
-            self.fds.push(fd);
+            self.fds.push(Some(fd));
+            if self.fds.len() > KEEP_OPEN {
+                let oldest = self.fds.len() - KEEP_OPEN - 1;
+                self.fds[oldest] = None;
+            }
         }
-        Ok(Some(
-            self.fds.last().map_or(self.root.as_fd(), |f| f.as_fd()),
-        ))
+        Ok(Some(match self.fds.last() {
+            Some(Some(fd)) => fd.as_fd(),
+            _ => self.root.as_fd(),
+        }))
     }
 }
 
 /// Removes `name` in `parent` whatever it is; a directory with everything in it, without
-/// following symlinks and without crossing into another filesystem (a mount point fails).
+/// following symlinks and without crossing into another filesystem (a mount point fails). Two
+/// descriptors at any depth: it goes back up through `..` (nothing else changes the tree while
+/// the installer holds its lock).
 pub fn remove_all(parent: BorrowedFd<'_>, name: &[u8], shown: &str) -> Result<(), Error> {
     let stat = match statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(s) => s,
@@ -103,18 +123,66 @@ pub fn remove_all(parent: BorrowedFd<'_>, name: &[u8], shown: &str) -> Result<()
     if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
         return unlinkat(parent, name, AtFlags::empty()).map_err(|e| Error::io(shown, "remove", e));
     }
-    let parent_dev = rustix::fs::fstat(parent)
+    let dev = rustix::fs::fstat(parent)
         .map_err(|e| Error::io(shown, "stat", e))?
         .st_dev;
-    if stat.st_dev != parent_dev {
+    if stat.st_dev != dev {
         return Err(Error::io(shown, "replace", Errno::BUSY));
     }
-    let dir = open_dir(parent, name).map_err(|e| Error::io(shown, "open directory", e))?;
-    for child in children(dir.as_fd(), shown)? {
-        let shown_child = format!("{shown}/{}", String::from_utf8_lossy(&child));
-        remove_all(dir.as_fd(), &child, &shown_child)?;
+    // Each level: its name and the subdirectories still to remove (its other entries are gone).
+    let mut levels: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    let here = |levels: &[(Vec<u8>, Vec<Vec<u8>>)]| {
+        let mut s = shown.to_owned();
+        for (n, _) in levels.iter().skip(1) {
+            s.push('/');
+            s.push_str(&String::from_utf8_lossy(n));
+        }
+        s
+    };
+    let mut cur = open_dir(parent, name).map_err(|e| Error::io(shown, "open directory", e))?;
+    levels.push((name.to_vec(), empty_but_dirs(cur.as_fd(), dev, shown)?));
+    loop {
+        if let Some(sub) = levels.last_mut().and_then(|(_, subs)| subs.pop()) {
+            let path = format!("{}/{}", here(&levels), String::from_utf8_lossy(&sub));
+            cur = open_dir(cur.as_fd(), &sub).map_err(|e| Error::io(&path, "open directory", e))?;
+            let subs = empty_but_dirs(cur.as_fd(), dev, &path)?;
+            levels.push((sub, subs));
+            continue;
+        }
+        let path = here(&levels);
+        let Some((done, _)) = levels.pop() else {
+            return Ok(());
+        };
+        if levels.is_empty() {
+            drop(cur);
+            return unlinkat(parent, name, AtFlags::REMOVEDIR)
+                .map_err(|e| Error::io(shown, "remove directory", e));
+        }
+        let up = open_dir(cur.as_fd(), b"..").map_err(|e| Error::io(&path, "open directory", e))?;
+        unlinkat(&up, done.as_slice(), AtFlags::REMOVEDIR)
+            .map_err(|e| Error::io(&path, "remove directory", e))?;
+        cur = up;
     }
-    unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| Error::io(shown, "remove directory", e))
+}
+
+/// Removes every non-directory in `dir`; returns its subdirectories (a mount point fails).
+fn empty_but_dirs(dir: BorrowedFd<'_>, dev: u64, shown: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let mut subs = Vec::new();
+    for child in children(dir, shown)? {
+        let path = || format!("{shown}/{}", String::from_utf8_lossy(&child));
+        let st = statat(dir, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| Error::io(path(), "stat", e))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            if st.st_dev != dev {
+                return Err(Error::io(path(), "replace", Errno::BUSY));
+            }
+            subs.push(child);
+        } else {
+            unlinkat(dir, child.as_slice(), AtFlags::empty())
+                .map_err(|e| Error::io(path(), "remove", e))?;
+        }
+    }
+    Ok(subs)
 }
 
 /// The names in directory `dir`, without `.` and `..`.

@@ -20,6 +20,20 @@ pub enum Error {
         op: &'static str,
         err: io::Error,
     },
+    /// The switch would meet something it cannot handle (a mount where the payload has a
+    /// file, a payload that leaves root without a shell, ...): this start changed nothing.
+    Refused {
+        problems: Vec<String>,
+    },
+    /// Not enough free space (or inodes) on the tree's filesystem to stage the payload.
+    NoSpace {
+        path: String,
+        needed: u64,
+        free: u64,
+        inodes: Option<(u64, u64)>,
+    },
+    /// An error while staging, after which the stage was removed: this start changed nothing.
+    Unchanged(Box<Error>),
     /// The new system's program could not be started.
     Exec {
         path: String,
@@ -60,6 +74,41 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Io { path, op, err } => write!(f, "{path}: cannot {op}: {err}"),
+            Error::Refused { problems } => write!(
+                f,
+                "the system cannot be installed over this distribution: {}; this start changed \
+                 nothing",
+                problems.join("; ")
+            ),
+            Error::NoSpace {
+                path,
+                needed,
+                free,
+                inodes,
+            } => {
+                let mb = |b: &u64| b.div_ceil(1_000_000);
+                write!(
+                    f,
+                    "{path}: not enough space to unpack the system: it needs about {} MB and {} MB \
+                     are free",
+                    mb(needed),
+                    mb(free)
+                )?;
+                if let Some((need, have)) = inodes {
+                    write!(f, " ({need} inodes needed, {have} free)")?;
+                }
+                write!(
+                    f,
+                    "; free at least {} MB on that filesystem (in WSL: the distribution's virtual \
+                     disk, ext4.vhdx, and the Windows drive holding it) and start again; nothing \
+                     was changed",
+                    mb(&needed.saturating_sub(*free)).max(1)
+                )
+            }
+            Error::Unchanged(inner) => write!(
+                f,
+                "{inner}; nothing was changed (the staged copy was removed)"
+            ),
             Error::Exec { path, err } => write!(f, "{path}: cannot execute: {err}"),
         }
     }

@@ -21,6 +21,7 @@ use crate::dirwalk::{open_dir, remove_all};
 use crate::error::Error;
 use crate::inflate::Payload;
 use crate::merge::merge_into;
+use crate::obstacles;
 use crate::progress::{say, Progress};
 use crate::rules::{Rules, Verdict};
 use crate::tar::{next_entry, skip_data, Entry, Stream, TarError};
@@ -30,6 +31,12 @@ use crate::unpack::{
 
 /// The times of the directories the switch-over touches, recorded once the tree is in place.
 const DIR_TIMES: &str = "/nixos-wsl/rootfs.dir-times";
+/// Written once the staged tree is merged into place (with the archive's metadata of `/`, the
+/// one directory set after the merge): a restart then only completes the install instead of
+/// staging a second copy of the whole tree (issue 10, item 5).
+const MERGED: &str = "/nixos-wsl/rootfs.merged";
+const MERGED_MAGIC: &str = "nixos-wsl-merged 1";
+const MERGED_TEMP: &str = "/nixos-wsl/rootfs.merged.tmp";
 
 pub enum Outcome {
     Installed,
@@ -68,24 +75,17 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
             .map_err(|e| Error::io(paths::INSTALLER_DIR, "lock", e))?;
     }
     let payload_path = root.join(rel(paths::PAYLOAD));
-    let manifest_path = root.join(rel(paths::MANIFEST));
     let outcome = if payload_path.exists() {
-        let manifest = read_manifest(&manifest_path)?;
-        let payload = Payload::open(&payload_path, manifest)?;
-        let stage = Stage::create(&dir)?;
-        let dirs = match unpack_verified(&payload, &stage.fd, quiet) {
-            Ok(dirs) => dirs,
-            Err(e) => {
-                stage.discard(&dir);
-                return Err(e);
+        let root_entry = match read_merged(root)? {
+            Some(entry) => {
+                say("finishing an install that was interrupted after its merge");
+                entry
             }
+            None => stage_check_and_merge(root, &root_fd, &dir, quiet)?,
         };
-        // Verified: from here the staged tree replaces the installer system.
-        merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
-        crash::point();
         // Empty now, but for what mount points kept out.
         remove_all(dir.as_fd(), STAGE.as_bytes(), STAGE_SHOWN)?;
-        if let Some(entry) = dirs.get(b"".as_slice()) {
+        if let Some(entry) = &root_entry {
             set_dir_meta(root_fd.as_fd(), entry)
                 .map_err(|e| Error::io("/", "set metadata of", e))?;
         }
@@ -114,7 +114,14 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     let times = fs::read_to_string(root.join(rel(DIR_TIMES))).unwrap_or_default();
     commit_held_back(root_fd.as_fd(), &times)?;
     crash::point();
-    for name in [paths::PAYLOAD, paths::MANIFEST, DIR_TIMES, paths::INSTALLER] {
+    for name in [
+        paths::PAYLOAD,
+        paths::MANIFEST,
+        MERGED,
+        MERGED_TEMP,
+        DIR_TIMES,
+        paths::INSTALLER,
+    ] {
         remove(&root_fd, name)?;
     }
     match unlinkat(&root_fd, dir_name, AtFlags::REMOVEDIR) {
@@ -124,6 +131,184 @@ pub fn install(root: &Path, quiet: bool) -> Result<Outcome, Error> {
     restore_dir_time(root_fd.as_fd(), &times, b"")?;
     rustix::fs::fsync(&root_fd).map_err(|e| Error::io(root.display().to_string(), "sync", e))?;
     Ok(outcome)
+}
+
+/// The payload unpacked into the stage while it is verified, the switch's obstacles checked
+/// (nothing is changed until here: a refusal removes the stage), WSL's mounts and files put
+/// where the payload's layout has them, the stage merged into place, and that recorded.
+/// Returns the archive's entry for `/`.
+fn stage_check_and_merge(
+    root: &Path,
+    root_fd: &OwnedFd,
+    dir: &OwnedFd,
+    quiet: bool,
+) -> Result<Option<Entry>, Error> {
+    let manifest = read_manifest(&root.join(rel(paths::MANIFEST)))?;
+    let payload = Payload::open(&root.join(rel(paths::PAYLOAD)), manifest)?;
+    let stage = Stage::create(dir)?;
+    let staged = check_space(dir, &payload.manifest)
+        .and_then(|()| unpack_verified(&payload, &stage.fd, quiet));
+    let dirs = match staged {
+        Ok(dirs) => dirs,
+        Err(e) => {
+            stage.discard(dir);
+            return Err(staging_error(e, dir, &payload.manifest));
+        }
+    };
+    let root_path =
+        fs::canonicalize(root).map_err(|e| Error::io(root.display().to_string(), "resolve", e))?;
+    let plan = match obstacles::check(stage.fd.as_fd(), root_fd.as_fd(), &root_path) {
+        Ok(plan) => plan,
+        Err(e) => {
+            stage.discard(dir);
+            return Err(e);
+        }
+    };
+    // The staged data durable before anything moves (a restart after the merge trusts it).
+    rustix::fs::syncfs(root_fd).map_err(|e| Error::io(root.display().to_string(), "sync", e))?;
+    if !quiet {
+        for note in &plan.notes {
+            say(note);
+        }
+    }
+    crash::mark("checked");
+    // Verified and nothing in the way: from here the staged tree replaces the installer system.
+    obstacles::clear(&plan, root_fd.as_fd(), &root_path)?;
+    merge_into(stage.fd.as_fd(), root_fd.as_fd(), b"", &dirs)?;
+    // ext4 commits its journal in order: once this file is durable, so are the renames.
+    // Written under a temporary name and renamed: a torn record is never read.
+    let root_entry = dirs.get(b"".as_slice()).cloned();
+    let temp = root.join(rel(MERGED_TEMP));
+    fs::write(&temp, render_merged(root_entry.as_ref()))
+        .and_then(|()| fs::rename(&temp, root.join(rel(MERGED))))
+        .map_err(|e| Error::io(MERGED, "write", e))?;
+    crash::mark("merged");
+    Ok(root_entry)
+}
+
+/// Refuses to start staging what cannot fit: the tar's size in bytes (what the files take,
+/// give or take their last blocks) and one inode per entry.
+fn check_space(dir: &OwnedFd, m: &Manifest) -> Result<(), Error> {
+    let st =
+        rustix::fs::fstatvfs(dir).map_err(|e| Error::io(paths::INSTALLER_DIR, "statvfs", e))?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    // Filesystems without an inode limit (btrfs, tmpfs without nr_inodes) report 0 files.
+    let inodes_short = st.f_files != 0 && st.f_favail < m.entries;
+    if free < m.tar_size || inodes_short {
+        return Err(Error::NoSpace {
+            path: "/".into(),
+            needed: m.tar_size,
+            free,
+            inodes: inodes_short.then_some((m.entries, st.f_favail)),
+        });
+    }
+    Ok(())
+}
+
+/// An error while staging, the stage already removed: out of space says how much to free;
+/// anything else says that nothing was changed.
+fn staging_error(e: Error, dir: &OwnedFd, m: &Manifest) -> Error {
+    let full = |err: &std::io::Error| matches!(err.raw_os_error(), Some(c) if c == Errno::NOSPC.raw_os_error() || c == Errno::DQUOT.raw_os_error());
+    match e {
+        Error::Io { ref err, .. } if full(err) => match check_space(dir, m) {
+            Err(no_space) => no_space,
+            Ok(()) => Error::NoSpace {
+                path: "/".into(),
+                needed: m.tar_size,
+                free: m.tar_size,
+                inodes: None,
+            },
+        },
+        Error::Corrupt { .. } | Error::NoSpace { .. } | Error::Refused { .. } => e,
+        other => Error::Unchanged(Box::new(other)),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// `nixos-wsl-merged 1`, then `UID GID MODE SECS NSECS` of `/` and `x NAME VALUE` (hex) per
+/// xattr, or `-` when the archive had no entry for `/`.
+fn render_merged(root: Option<&Entry>) -> String {
+    let mut out = format!("{MERGED_MAGIC}\n");
+    match root {
+        None => out.push_str("-\n"),
+        Some(e) => {
+            out.push_str(&format!(
+                "{} {} {} {} {}\n",
+                e.uid, e.gid, e.mode, e.mtime, e.mtime_nsec
+            ));
+            for (name, value) in &e.xattrs {
+                out.push_str(&format!("x {} {}\n", hex(name), hex(value)));
+            }
+        }
+    }
+    out
+}
+
+/// `None`: no merge recorded (or a record this installer cannot read: staging again is safe);
+/// `Some(entry)`: merged, with `/`'s metadata when the archive had it.
+fn read_merged(root: &Path) -> Result<Option<Option<Entry>>, Error> {
+    let text = match fs::read_to_string(root.join(rel(MERGED))) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(MERGED, "read", e)),
+    };
+    let parsed = parse_merged(&text);
+    if parsed.is_none() {
+        say(&format!(
+            "{MERGED}: not a record of this installer; staging the payload again"
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_merged(text: &str) -> Option<Option<Entry>> {
+    let mut lines = text.lines();
+    if lines.next() != Some(MERGED_MAGIC) {
+        return None;
+    }
+    let meta = lines.next()?;
+    if meta == "-" {
+        return Some(None);
+    }
+    let f: Vec<&str> = meta.split(' ').collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+    let mut entry = Entry {
+        name: Vec::new(),
+        kind: crate::tar::Kind::Dir,
+        size: 0,
+        mode: u32::try_from(num(2)?).ok()?,
+        uid: u32::try_from(num(0)?).ok()?,
+        gid: u32::try_from(num(1)?).ok()?,
+        mtime: num(3)?,
+        mtime_nsec: u32::try_from(num(4)?).ok()?,
+        xattrs: Vec::new(),
+        offset: 0,
+    };
+    for line in lines {
+        let x: Vec<&str> = line.split(' ').collect();
+        match (
+            x.first(),
+            x.get(1).and_then(|n| unhex(n)),
+            x.get(2).and_then(|v| unhex(v)),
+        ) {
+            (Some(&"x"), Some(name), Some(value)) => entry.xattrs.push((name, value)),
+            _ => return None,
+        }
+    }
+    Some(Some(entry))
 }
 
 fn remove(root: &OwnedFd, path: &str) -> Result<(), Error> {
@@ -262,4 +447,42 @@ fn unpack_verified(
         m.tar_size / 1_000_000
     ));
     Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_merge_record_reads_back_and_a_torn_one_is_ignored() {
+        let mut e = Entry {
+            name: Vec::new(),
+            kind: crate::tar::Kind::Dir,
+            size: 0,
+            mode: 0o40755,
+            uid: 0,
+            gid: 7,
+            mtime: 1000,
+            mtime_nsec: 5,
+            xattrs: vec![(b"user.a b".to_vec(), b"\0\n\xff".to_vec())],
+            offset: 0,
+        };
+        let text = render_merged(Some(&e));
+        let back = parse_merged(&text).expect("parses").expect("has /");
+        e.name.clear();
+        assert_eq!(
+            (back.mode, back.gid, back.mtime, back.mtime_nsec),
+            (0o40755, 7, 1000, 5)
+        );
+        assert_eq!(back.xattrs, e.xattrs);
+        assert!(matches!(parse_merged(&render_merged(None)), Some(None)));
+        for cut in 0..text.len() - 1 {
+            if let Some(Some(torn)) = parse_merged(&text[..cut]) {
+                assert_eq!(
+                    torn.mtime_nsec, 5,
+                    "a cut record parses only when whole: {cut}"
+                );
+            }
+        }
+    }
 }

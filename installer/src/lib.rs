@@ -8,6 +8,8 @@ pub mod error;
 pub mod inflate;
 pub mod install;
 pub mod merge;
+pub mod mounts;
+pub mod obstacles;
 pub mod progress;
 pub mod rules;
 pub mod tar;

@@ -93,6 +93,21 @@ pub fn wsl_owned(path: &[u8]) -> bool {
         })
 }
 
+/// What `setxattr("security.capability")` accepts: a `vfs_cap_data` of revision 2 (20 bytes)
+/// or 3 (24 bytes, with a root uid), the revision in the top byte of the little-endian
+/// `magic_etc` (linux `security/commoncap.c` `validheader`, `include/uapi/linux/capability.h`).
+/// Revision 1 is refused there too.
+pub fn valid_capability(value: &[u8]) -> bool {
+    let Some(magic) = value.get(..4) else {
+        return false;
+    };
+    let revision = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]) & 0xff00_0000;
+    matches!(
+        (revision, value.len()),
+        (0x0200_0000, 20) | (0x0300_0000, 24)
+    )
+}
+
 pub fn is_held_back(path: &[u8]) -> bool {
     HELD_BACK.contains(&path)
 }
@@ -123,6 +138,15 @@ impl Rules {
             return Err("the archive's root entry is not a directory".into());
         }
         self.check_parents(&entry.name)?;
+        for (name, value) in &entry.xattrs {
+            if name == b"security.capability" && !valid_capability(value) {
+                return Err(format!(
+                    "{shown:?} has a security.capability value the kernel refuses ({} bytes, \
+                     not a revision 2 or 3 capability set)",
+                    value.len()
+                ));
+            }
+        }
         let node = match &entry.kind {
             Kind::Dir => Node::Dir,
             Kind::Symlink(target) if target.is_empty() || target.contains(&0) => {
@@ -203,6 +227,23 @@ mod tests {
             xattrs: vec![],
             offset: 0,
         }
+    }
+
+    #[test]
+    fn only_capability_sets_the_kernel_takes_pass() {
+        let v2 = [&0x0200_0001u32.to_le_bytes()[..], &[0u8; 16]].concat();
+        let v3 = [&0x0300_0000u32.to_le_bytes()[..], &[0u8; 20]].concat();
+        assert!(valid_capability(&v2) && valid_capability(&v3));
+        let v1 = [&0x0100_0000u32.to_le_bytes()[..], &[0u8; 8]].concat();
+        assert!(
+            !valid_capability(&v1) && !valid_capability(b"junk") && !valid_capability(&v2[..19])
+        );
+        let mut r = Rules::default();
+        let mut e = entry("usr/bin/ping", Kind::File);
+        e.xattrs
+            .push((b"security.capability".to_vec(), b"junk".to_vec()));
+        let err = r.check(&mut e).expect_err("refused");
+        assert!(err.contains("security.capability"), "{err}");
     }
 
     #[test]

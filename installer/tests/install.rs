@@ -1,7 +1,9 @@
 //! The built installer against real payloads, outside the simulator: `installer --root DIR`
 //! installs into a scratch copy of an installer distribution. Checks that the result is the
 //! payload's tree exactly, that a kill at any of 20+ checkpoints followed by a rerun gives the
-//! same tree, and that every kind of bad payload is refused with nothing on disk changed.
+//! same tree, and that every kind of bad payload is refused with nothing on disk changed. The
+//! WSL tests make, in a mount namespace of their own (`unshare`), the mounts, links and files
+//! WSL puts into the installer distribution at every start, and install over them.
 //! Needs root (owners, devices, capabilities) and `scripts/build` (TOOLKIT_DIST).
 
 use std::fs;
@@ -46,7 +48,8 @@ fn scratch(name: &str) -> PathBuf {
 struct Cleanup(PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        // rm -rf: std's remove_dir_all holds a descriptor per level (the deep payload's tree).
+        let _ = Command::new("rm").arg("-rf").arg(&self.0).status();
     }
 }
 
@@ -70,7 +73,7 @@ fn fixture(dir: &Path) -> PathBuf {
     sh(&format!(
         "cd {r}
          mkdir -p etc usr/bin usr/sbin usr/lib/deep/er/still home/nixos tmp dev proc nix/store/abc-pkg/bin
-         ln -s usr/bin bin && ln -s usr/sbin sbin
+         ln -s usr/bin bin && ln -s usr/sbin sbin && ln -s usr/lib lib
          printf 'root:x:0:0:root:/root:/bin/bash\\nnixos:x:1000:100::/home/nixos:/bin/bash\\n' > etc/passwd
          printf 'root:x:0:\\nusers:x:100:\\n' > etc/group
          printf 'root:*:1:0:99999:7:::\\n' > etc/shadow && chmod 0640 etc/shadow && mkdir -m 0700 root
@@ -96,9 +99,8 @@ fn fixture(dir: &Path) -> PathBuf {
     root
 }
 
-/// `path mode uid gid nlink mtime content-hash target xattrs rdev` per entry, sorted.
-fn listing(root: &Path) -> String {
-    const SCRIPT: &str = r#"
+/// The listing's script (also run inside mount namespaces, as `python3 -c "$LISTING" DIR`).
+const LISTING_PY: &str = r#"
 import os, sys, stat, hashlib
 root = sys.argv[1]
 out = []
@@ -116,6 +118,10 @@ st = os.lstat(root)
 out.append(f". {oct(st.st_mode)} {st.st_uid}:{st.st_gid} {st.st_mtime_ns}")
 print("\n".join(sorted(out)))
 "#;
+
+/// `path mode uid gid nlink mtime content-hash target xattrs rdev` per entry, sorted.
+fn listing(root: &Path) -> String {
+    const SCRIPT: &str = LISTING_PY;
     let out = Command::new("python3")
         .arg("-c")
         .arg(SCRIPT)
@@ -399,10 +405,16 @@ import io, sys, tarfile
 kind, out = sys.argv[1], sys.argv[2]
 buf = io.BytesIO()
 t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
-def add(name, type=tarfile.REGTYPE, data=b"", link=""):
+def add(name, type=tarfile.REGTYPE, data=b"", link="", mode=None, pax=None):
     i = tarfile.TarInfo(name); i.type = type; i.linkname = link; i.size = len(data); i.mode = 0o755 if type == tarfile.DIRTYPE else 0o644
+    if mode is not None: i.mode = mode
+    if pax: i.pax_headers = pax
     t.addfile(i, io.BytesIO(data) if data else None)
 add("./", tarfile.DIRTYPE); add("etc/", tarfile.DIRTYPE); add("etc/hostname", data=b"good\n")
+shell = {"no-init": b"/usr/libexec/nixos-wsl/init", "shell-not-executable": b"/bin/sh"}.get(kind, b"/bin/sh")
+add("etc/passwd", data=b"root:x:0:0:root:/root:" + shell + b"\n")
+add("bin/", tarfile.DIRTYPE); add("bin/sh", data=b"exec true\n", mode=0o644 if kind == "shell-not-executable" else 0o755)
+if kind == "bad-capability": add("bin/ping", data=b"x", pax={"SCHILY.xattr.security.capability": "junk"})
 if kind == "dotdot": add("../escaped", data=b"x")
 if kind == "absolute": add("/etc/escaped", data=b"x")
 if kind == "symlink-escape": add("esc", tarfile.SYMTYPE, link="/"); add("esc/etc/evil", data=b"x")
@@ -507,6 +519,24 @@ fn bad_payloads_are_refused_with_nothing_changed() {
             Box::new(|_: &mut Vec<u8>| {}),
             "runs past the end",
         ),
+        (
+            "invalid security.capability",
+            bad_tar(&dir, "bad-capability"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "security.capability value the kernel refuses",
+        ),
+        (
+            "no init",
+            bad_tar(&dir, "no-init"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "root's shell /usr/libexec/nixos-wsl/init (the payload's /etc/passwd) is not in the payload",
+        ),
+        (
+            "shell not executable",
+            bad_tar(&dir, "shell-not-executable"),
+            Box::new(|_: &mut Vec<u8>| {}),
+            "is not executable",
+        ),
     ];
     for (name, tar, corrupt, message) in cases {
         let case = dir.join(name.replace(' ', "-"));
@@ -516,7 +546,9 @@ fn bad_payloads_are_refused_with_nothing_changed() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
         assert!(
-            stderr.contains("nothing was changed") && stderr.contains(message),
+            (stderr.contains("nothing was changed")
+                || stderr.contains("this start changed nothing"))
+                && stderr.contains(message),
             "{name}: {stderr}"
         );
         let after = listing(&base);
@@ -623,4 +655,641 @@ fn a_damaged_chunked_payload_is_refused_with_nothing_changed() {
         "{stderr}"
     );
     assert!(before == listing(&base), "the tree changed");
+}
+
+/// The kernel release WSL's inbox modules are mounted for (`uname -r` in WSL 2).
+const REL: &str = "6.6.87.2-microsoft-standard-WSL2";
+
+/// What WSL does to the installer distribution at every start before root's shell runs, each
+/// mount after a `mkdir -p` of its target (microsoft/WSL `src/linux/init/util.cpp:1787`):
+/// modules on `/lib/modules/<release>` (`main.cpp:3160-3189`, `config.cpp:1110-1126`), GPU
+/// shares on `/usr/lib/wsl/{lib,drivers}` (`config.cpp:1040-1056`), WSLg's `/mnt/wslg` and
+/// `/tmp/.X11-unix`, `/proc`, `/run` (`config.cpp:190-229`), the read-only bind on `/init`;
+/// the links `/bin/wslpath`, `/bin/wslinfo`, `/sbin/mount.drvfs` to `/init`
+/// (`config.cpp:212-216`), `/etc/hostname` and `/etc/hosts` (`config.cpp:789`, `:815`),
+/// `/etc/resolv.conf` relinked (`init.cpp:1225`), `/etc/ld.so.conf.d/ld.wsl.conf`. Each mount
+/// holds a file `marker` naming it. With `shared`, the tree is a shared mount, so the kernel
+/// refuses `MS_MOVE` of the mounts on it. For a bash script run by [`in_mount_namespace`].
+fn wsl_start(t: &Path, shared: bool) -> String {
+    let shared = if shared {
+        format!(
+            "mount --bind {t} {t} && mount --make-shared {t}\n",
+            t = t.display()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{shared}T={t}
+mounts="lib/modules/{REL} usr/lib/wsl/lib usr/lib/wsl/drivers mnt/wslg tmp/.X11-unix run"
+for m in $mounts proc; do mkdir -p $T/$m && touch -d @5000 $T/$m; done
+touch -d @5000 $T/mnt $T/init
+for m in $mounts; do
+  mount -t tmpfs -o size=1m wsl-$(basename $m) $T/$m && echo $m > $T/$m/marker
+done
+mount -t proc proc $T/proc
+mount --bind -o ro /bin/true $T/init
+mkdir -p $T/bin $T/sbin $T/etc/ld.so.conf.d
+ln -sfn /init $T/bin/wslpath && ln -sfn /init $T/bin/wslinfo && ln -sfn /init $T/sbin/mount.drvfs
+echo wsl-host > $T/etc/hostname && printf '127.0.0.1 localhost wsl-host\n' > $T/etc/hosts
+rm -f $T/etc/resolv.conf && ln -s /mnt/wsl/resolv.conf $T/etc/resolv.conf
+echo /usr/lib/wsl/lib > $T/etc/ld.so.conf.d/ld.wsl.conf
+touch -h -d @5000 $T/bin/wslpath $T/bin/wslinfo $T/sbin/mount.drvfs $T/etc/hostname $T/etc/hosts \
+  $T/etc/resolv.conf $T/etc/ld.so.conf.d/ld.wsl.conf $T/etc/ld.so.conf.d $T/usr/lib/wsl $T/lib/modules
+touch -d @5000 $T/bin $T/sbin $T/etc
+"#,
+        t = t.display()
+    )
+}
+
+/// The mounts on the tree (`POINT TYPE`, relative) and what each one's marker says, as seen
+/// from inside the namespace; for the end of a script.
+fn mounts_report(t: &Path) -> String {
+    format!(
+        r#"echo '--- mounts'
+awk -v t={t}/ 'index($5, t) == 1 {{ print substr($5, length(t) + 1), $(NF - 2) }}' /proc/self/mountinfo | sort
+for m in $(awk -v t={t}/ 'index($5, t) == 1 {{ print substr($5, length(t) + 1) }}' /proc/self/mountinfo); do
+  [ -f {t}/$m/marker ] && echo "marker $m: $(cat {t}/$m/marker)"
+done | sort
+echo "through /lib: $(cat {t}/lib/modules/{REL}/marker 2>&1)"
+"#,
+        t = t.display()
+    )
+}
+
+/// Runs a bash script in a mount namespace of its own (private: nothing leaks to the host, and
+/// its mounts go with it).
+fn in_mount_namespace(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "bash", "-ec"])
+        .arg(script)
+        .env("LISTING", LISTING_PY)
+        .output()
+        .expect("unshare runs")
+}
+
+/// Listing without the times of what only the install itself creates (the directories a
+/// moved mount needs), which differ between any two runs.
+fn listing_without(root: &Path, made_now: &[&str]) -> String {
+    listing(root)
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(' ').collect();
+            if made_now.contains(&f[0]) && f.len() > 4 {
+                f[4] = "-";
+            }
+            f.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn modules_made_now() -> Vec<&'static str> {
+    vec![
+        "usr/lib/modules",
+        Box::leak(format!("usr/lib/modules/{REL}").into_boxed_str()),
+    ]
+}
+
+/// The expected end state after an install over WSL's obstacles: every mount still there with
+/// the same contents, the modules moved to where the merged-usr payload has /lib.
+fn assert_wsl_state(report: &str, stderr: &str) {
+    let want = format!(
+        "--- mounts
+init ext4
+mnt/wslg tmpfs
+proc proc
+run tmpfs
+tmp/.X11-unix tmpfs
+usr/lib/modules/{REL} tmpfs
+usr/lib/wsl/drivers tmpfs
+usr/lib/wsl/lib tmpfs
+marker mnt/wslg: mnt/wslg
+marker run: run
+marker tmp/.X11-unix: tmp/.X11-unix
+marker usr/lib/modules/{REL}: lib/modules/{REL}
+marker usr/lib/wsl/drivers: usr/lib/wsl/drivers
+marker usr/lib/wsl/lib: usr/lib/wsl/lib
+through /lib: lib/modules/{REL}
+"
+    );
+    let got = report
+        .split_once("--- mounts")
+        .map(|(_, r)| format!("--- mounts{r}"))
+        .unwrap_or_default();
+    // /init is a bind of a file of the host's root filesystem, whatever its type.
+    let got: String = got
+        .lines()
+        .map(|l| {
+            if l.starts_with("init ") {
+                "init ext4".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_eq!(got, want, "{stderr}");
+}
+
+#[test]
+fn installs_over_the_mounts_and_files_wsl_puts_into_the_installer_distribution() {
+    require_root();
+    let dir = scratch("wsl");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let installer = dist_bin("installer");
+    for shared in [false, true] {
+        let t = dir.join(format!("t-shared-{shared}"));
+        copy_tree(&base, &t);
+        let out = in_mount_namespace(&format!(
+            "{}{} --root {}\n{}",
+            wsl_start(&t, shared),
+            installer.display(),
+            t.display(),
+            mounts_report(&t)
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "shared={shared}: {stdout}{stderr}");
+        assert_wsl_state(&stdout, &stderr);
+        assert!(
+            stderr.contains(&format!(
+                "/lib/modules/{REL}: WSL's mount moved to /usr/lib/modules/{REL}"
+            )),
+            "{stderr}"
+        );
+        // merged-usr as the payload has it; WSL's links kept where its symlinks lead.
+        for (link, to) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
+            assert_eq!(fs::read_link(t.join(link)).expect("link"), Path::new(to));
+        }
+        for wsl in ["usr/bin/wslpath", "usr/bin/wslinfo", "usr/sbin/mount.drvfs"] {
+            assert_eq!(
+                fs::read_link(t.join(wsl)).expect(wsl),
+                Path::new("/init"),
+                "{wsl}"
+            );
+        }
+        assert_eq!(
+            fs::read_link(t.join("etc/resolv.conf")).expect("resolv.conf"),
+            Path::new("/mnt/wsl/resolv.conf"),
+            "WSL's files the payload does not have stay"
+        );
+        assert!(!t.join("nixos-wsl").exists(), "installed and cleaned up");
+        let passwd = fs::read_to_string(t.join("etc/passwd")).expect("passwd");
+        assert!(passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")));
+    }
+}
+
+#[test]
+fn a_kill_at_any_point_of_an_install_over_wsls_obstacles_then_a_restart_finishes_it() {
+    require_root();
+    let dir = scratch("wsl-kill");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let installer = dist_bin("installer");
+    let run = |t: &Path, at: Option<u64>, shared: bool| {
+        let first = match at {
+            Some(at) => format!(
+                "NIXOS_WSL_INSTALLER_CRASH_AT={at} {i} --root {t} || echo \"killed=$?\"\n\
+                 {i} --root {t}\n",
+                i = installer.display(),
+                t = t.display()
+            ),
+            None => format!(
+                "NIXOS_WSL_INSTALLER_CRASH_AT=0 {} --root {}\n",
+                installer.display(),
+                t.display()
+            ),
+        };
+        let out = in_mount_namespace(&format!(
+            "{}{first}{}",
+            wsl_start(t, shared),
+            mounts_report(t)
+        ));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let (ok, stdout, stderr) = run(&reference, None, false);
+    assert!(ok, "{stdout}{stderr}");
+    assert_wsl_state(&stdout, &stderr);
+    let count: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoints: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint count in: {stderr}"));
+    let made_now = modules_made_now();
+    let want = listing_without(&reference, &made_now);
+    // Eight spread over the unpack, then every point from the last entries on: the
+    // directories' metadata, the mount moves, the carried links, the merge, the record of it,
+    // the clean-up and the commit.
+    assert!(count > 80, "{count} checkpoints");
+    let mut points: Vec<(u64, bool)> = (1..=8).map(|i| (i * (count - 70) / 9, false)).collect();
+    points.extend((count - 70..=count).map(|p| (p, false)));
+    // On a shared tree a mount moves by a bind and an unmount: a kill between them too.
+    let checked: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint checked: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checked checkpoint in: {stderr}"));
+    points.extend((checked + 1..checked + 6).map(|p| (p, true)));
+    for (point, shared) in points {
+        let t = dir.join(format!("t{point}-{shared}"));
+        copy_tree(&base, &t);
+        let (ok, stdout, stderr) = run(&t, Some(point), shared);
+        assert!(
+            ok,
+            "kill at {point} of {count}, then a restart: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("killed=137"),
+            "checkpoint {point} did not kill: {stderr}"
+        );
+        assert_wsl_state(&stdout, &format!("kill at {point} of {count}: {stderr}"));
+        let got = listing_without(&t, &made_now);
+        assert!(
+            want == got,
+            "kill at checkpoint {point} of {count}, then a restart:\n{}",
+            diff(&want, &got)
+        );
+        let _ = fs::remove_dir_all(&t);
+    }
+}
+
+#[test]
+fn a_mount_where_the_payload_has_a_file_is_refused_before_anything_changed() {
+    require_root();
+    let dir = scratch("wsl-refused");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let t = dir.join("t");
+    copy_tree(&base, &t);
+    // Two mounts the payload's files are in the way of: one where it has a file, one below a
+    // file of it; WSL's own mounts besides.
+    let extra = format!(
+        "for m in usr/lib/big nix/store/abc-pkg/bin/tool/x; do mkdir -p {t}/$m && mount -t tmpfs x {t}/$m; done\n",
+        t = t.display()
+    );
+    let setup = format!("{}{extra}", wsl_start(&t, false));
+    let out = in_mount_namespace(&setup);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = listing(&t);
+    let out = in_mount_namespace(&format!(
+        "{setup}{} --root {} || echo \"exit=$?\"\n",
+        dist_bin("installer").display(),
+        t.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("exit=1"), "{stdout}{stderr}");
+    for what in [
+        "tmpfs is mounted on /usr/lib/big, where the payload has a file (/usr/lib/big)",
+        "tmpfs is mounted on /nix/store/abc-pkg/bin/tool/x: the payload has a file at /nix/store/abc-pkg/bin/tool",
+        "this start changed nothing",
+    ] {
+        assert!(stderr.contains(what), "{what}: {stderr}");
+    }
+    let after = listing(&t);
+    assert!(
+        before == after,
+        "the tree changed:\n{}",
+        diff(&before, &after)
+    );
+}
+
+/// `du -sk`.
+fn kib(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .arg("-sk")
+        .arg(path)
+        .output()
+        .expect("du");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("du's figure")
+}
+
+/// A script that puts a copy of `base` on a tmpfs of `size_k` KiB mounted at `t`.
+fn on_small_filesystem(base: &Path, t: &Path, size_k: u64) -> String {
+    format!(
+        "mkdir -p {t} && mount -t tmpfs -o size={size_k}k small {t} && cp -a {b}/. {t}/\n",
+        t = t.display(),
+        b = base.display()
+    )
+}
+
+#[test]
+fn staging_without_the_space_says_how_much_to_free_and_changes_nothing() {
+    require_root();
+    let dir = scratch("space");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let t = dir.join("t");
+    let size = kib(&base) + 1024;
+    let out = in_mount_namespace(&format!(
+        "{}python3 -c \"$LISTING\" {t} > {d}/before\n{} --root {t} || echo \"exit=$?\"\n\
+         python3 -c \"$LISTING\" {t} > {d}/after\ncmp {d}/before {d}/after && echo unchanged\n",
+        on_small_filesystem(&base, &t, size),
+        dist_bin("installer").display(),
+        t = t.display(),
+        d = dir.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("exit=1") && stdout.contains("unchanged"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("not enough space to unpack the system")
+            && stderr.contains("free at least")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+}
+
+/// Issue 10 item 5: killed right after the merge, a restart used to stage a second full copy
+/// and, with less than twice the tree's size free, failed with ENOSPC at every start. The
+/// merge is recorded now: the restart only completes.
+#[test]
+fn a_kill_right_after_the_merge_then_a_restart_completes_without_a_second_copy() {
+    require_root();
+    let dir = scratch("space-kill");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let out = install(&reference, &[("NIXOS_WSL_INSTALLER_CRASH_AT", "0")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let merged: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint merged: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no merged checkpoint in: {stderr}"));
+    // Room for the installer distribution and one unpacked tree, not for a second one.
+    let size = kib(&base) + kib(&tree) * 3 / 2;
+    let t = dir.join("t");
+    let installer = dist_bin("installer");
+    let out = in_mount_namespace(&format!(
+        "{}NIXOS_WSL_INSTALLER_CRASH_AT={merged} {i} --root {t} || echo \"killed=$?\"\n\
+         {i} --root {t}\npython3 -c \"$LISTING\" {t} > {d}/got\n",
+        on_small_filesystem(&base, &t, size),
+        i = installer.display(),
+        t = t.display(),
+        d = dir.display()
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("killed=137"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("finishing an install that was interrupted after its merge"),
+        "{stderr}"
+    );
+    let without_root = |l: String| {
+        l.lines()
+            .filter(|l| !l.starts_with(". "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let want = without_root(listing(&reference));
+    let got = without_root(fs::read_to_string(dir.join("got")).expect("listing"));
+    assert!(want == got, "{}", diff(&want, &got));
+}
+
+#[test]
+fn a_payload_1500_directories_deep_installs_and_is_refused_cleanly_when_damaged() {
+    require_root();
+    let dir = scratch("deep");
+    let _cleanup = Cleanup(dir.clone());
+    let tar = dir.join("deep.tar");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT)
+def add(name, type=tarfile.REGTYPE, data=b"", mode=0o644):
+    i = tarfile.TarInfo(name); i.type = type; i.size = len(data); i.mode = 0o755 if type == tarfile.DIRTYPE else mode
+    t.addfile(i, io.BytesIO(data) if data else None)
+add("./", tarfile.DIRTYPE); add("etc/", tarfile.DIRTYPE); add("bin/", tarfile.DIRTYPE)
+add("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"); add("bin/sh", data=b"exec true\n", mode=0o755)
+path = "deep"
+for i in range(1500):
+    add(path + "/", tarfile.DIRTYPE); path += "/d"
+add(path[:-2] + "/bottom", data=b"found\n")
+t.close()
+"#,
+        )
+        .arg(&tar)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let bottom: PathBuf = ["deep"]
+        .into_iter()
+        .chain(std::iter::repeat_n("d", 1499))
+        .chain(["bottom"])
+        .collect();
+    // Damaged (the CRC): refused, and the 1500 levels staged are removed again.
+    let bad = gnu_dist(&dir.join("bad"), &tar, |gz| {
+        let n = gz.len();
+        gz[n - 7] ^= 1
+    });
+    let before = listing(&bad);
+    let out = install(&bad, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CRC") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(before == listing(&bad), "the tree changed");
+    let good = gnu_dist(&dir.join("good"), &tar, |_| {});
+    let out = install(&good, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(good.join(&bottom)).expect("the deepest file"),
+        b"found\n"
+    );
+}
+
+/// What an older installer left on real WSL (issue 11): the merge stopped with EBUSY at
+/// `/lib/modules/<release>` after `/usr`, `/etc`, `/var` ... had moved into place, the payload
+/// still there. Made here by a kill at each point of the merge of a tree without WSL's `/lib`,
+/// then WSL's next start: `mkdir -p /lib/modules/<release>` (a real `/lib` while the payload's
+/// symlink is not in place yet) and its mount there. This installer repairs it.
+#[test]
+fn a_distribution_left_half_switched_is_repaired_by_the_next_start() {
+    require_root();
+    let dir = scratch("half");
+    let _cleanup = Cleanup(dir.clone());
+    let tree = fixture(&dir);
+    let base = packer_dist(&tree, &dir);
+    let installer = dist_bin("installer");
+    let without_modules = |t: &Path| {
+        wsl_start(t, false)
+            .replace(&format!("lib/modules/{REL} "), "")
+            .replace(" $T/lib/modules", "")
+    };
+    // The reference: installed with WSL's mounts from the start.
+    let reference = dir.join("reference");
+    copy_tree(&base, &reference);
+    let out = in_mount_namespace(&format!(
+        "{}{} --root {}\n",
+        wsl_start(&reference, false),
+        installer.display(),
+        reference.display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Where the merge ends when the first start has no /lib.
+    let count = dir.join("count");
+    copy_tree(&base, &count);
+    let out = in_mount_namespace(&format!(
+        "{}NIXOS_WSL_INSTALLER_CRASH_AT=0 {} --root {}\n",
+        without_modules(&count),
+        installer.display(),
+        count.display()
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let merged: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("installer: checkpoint merged: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no merged checkpoint in: {stderr}"));
+    let made_now = modules_made_now();
+    let want = listing_without(&reference, &made_now);
+    // The merge's checkpoints: one per entry moved or walked into, about 25 in this tree.
+    let mut mounted = 0;
+    for point in merged - 25..merged {
+        let t = dir.join(format!("t{point}"));
+        copy_tree(&base, &t);
+        let lib = t.join(format!("lib/modules/{REL}"));
+        let wsl_without_modules = without_modules(&t);
+        let out = in_mount_namespace(&format!(
+            "{wsl_without_modules}\
+             NIXOS_WSL_INSTALLER_CRASH_AT={point} {i} --root {t} || echo \"killed=$?\"\n\
+             [ -L {t}/lib ] || echo old-state\n\
+             mkdir -p {lib} && mount -t tmpfs x {lib} && echo lib/modules/{REL} > {lib}/marker\n\
+             {i} --root {t}\n{}",
+            mounts_report(&t),
+            lib = lib.display(),
+            t = t.display(),
+            i = installer.display()
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "kill at {point}: {stdout}{stderr}");
+        assert!(stdout.contains("killed=137"), "{point}: {stderr}");
+        if stdout.contains("old-state") {
+            mounted += 1;
+        }
+        assert_wsl_state(&stdout, &format!("kill at {point}: {stderr}"));
+        let got = listing_without(&t, &made_now);
+        assert!(
+            want == got,
+            "kill at {point}, then a restart:\n{}",
+            diff(&want, &got)
+        );
+        let _ = fs::remove_dir_all(&t);
+    }
+    assert!(
+        mounted > 3,
+        "only {mounted} kills left WSL's real /lib in place"
+    );
+}
+
+/// A test root filesystem made by `scripts/make-test-rootfs` (set by `scripts/test`).
+fn test_rootfs(var: &str, variant: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{var} is not set: run scripts/test, or export {var}=$(scripts/make-test-rootfs {variant})"
+        )
+    });
+    assert!(
+        path.join("etc/passwd").is_file(),
+        "{var}={} is not a root filesystem",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_debian_and_nixos_shaped_payloads_install_over_wsls_obstacles() {
+    require_root();
+    for (var, variant) in [
+        ("TEST_ROOTFS_DEBIAN", "debian"),
+        ("TEST_ROOTFS_NIXOS", "nixos"),
+    ] {
+        let tree = test_rootfs(var, variant);
+        let dir = scratch(&format!("wsl-{variant}"));
+        let _cleanup = Cleanup(dir.clone());
+        let base = packer_dist(&tree, &dir);
+        assert_eq!(
+            fs::read_link(tree.join("lib")).ok().as_deref(),
+            Some(Path::new("usr/lib")),
+            "{variant}: the test tree is merged-usr"
+        );
+        let t = dir.join("t");
+        copy_tree(&base, &t);
+        let out = in_mount_namespace(&format!(
+            "{}{} --root {}\n{}",
+            wsl_start(&t, false),
+            dist_bin("installer").display(),
+            t.display(),
+            mounts_report(&t)
+        ));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{variant}: {stdout}{stderr}");
+        assert_wsl_state(&stdout, &format!("{variant}: {stderr}"));
+        assert_eq!(
+            fs::read_link(t.join("usr/bin/wslpath")).expect("wslpath"),
+            Path::new("/init")
+        );
+        let passwd = fs::read_to_string(t.join("etc/passwd")).expect("passwd");
+        assert!(
+            passwd.starts_with(&format!("root:x:0:0:root:/root:{INIT}\n")),
+            "{passwd}"
+        );
+        assert!(!t.join("nixos-wsl").exists());
+    }
 }

@@ -3,17 +3,24 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
+use wsl_common::paths;
 use wsl_common::units::HOSTILE_UNITS;
 
+use crate::arch::Arch;
 use crate::edits::MAX_ICON;
-use crate::entry::{display, join, normalize};
+use crate::entry::{display, join, normalize, parent};
 use crate::error::Error;
+use crate::header::BLOCK;
+use crate::nixos;
+use crate::placement::read_through_links;
 use crate::source_tar::{compression, read_up_to};
+use crate::tar_head::{self, Start};
 use crate::tree::{resolve, Lookup, Node, NodeKind};
+use crate::wsl_conf::{self, Finding};
 use crate::xattr::unwanted;
 
 /// Config files whose content the checks read.
@@ -56,10 +63,20 @@ impl Lookup for Archive {
     fn read_small(&self, path: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.0.get(path).and_then(|s| s.content.clone()))
     }
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = self
+            .0
+            .keys()
+            .filter(|p| !p.is_empty() && crate::entry::parent(p) == Some(path))
+            .map(|p| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec())
+            .collect();
+        names.sort_unstable();
+        names
+    }
 }
 
-pub fn run(path: &Path) -> Result<ExitCode, Error> {
-    let report = check(path)?;
+pub fn run(path: &Path, arch: Option<Arch>) -> Result<ExitCode, Error> {
+    let report = check(path, arch)?;
     for warning in &report.warnings {
         println!("warning: {warning}");
     }
@@ -79,7 +96,7 @@ pub fn run(path: &Path) -> Result<ExitCode, Error> {
     })
 }
 
-fn check(path: &Path) -> Result<Report, Error> {
+fn check(path: &Path, arch: Option<Arch>) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut file = File::open(path).map_err(|e| Error::read_path(path, e))?;
     let mut magic = [0u8; 6];
@@ -102,9 +119,33 @@ fn check(path: &Path) -> Result<Report, Error> {
             Box::new(file)
         }
     };
+    let reader = skip_volume_label(path, reader, &mut report)?;
     let archive = read_entries(path, reader, &mut report)?;
-    check_tree(&archive, &mut report);
+    check_tree(&archive, &mut report, arch);
     Ok(report)
+}
+
+/// Looks at the first header: random data is reported plainly (the tar crate would quote its
+/// bytes); a GNU volume label (`tar -V`), which the tar crate cannot parse, is skipped as
+/// bsdtar skips it.
+fn skip_volume_label(
+    path: &Path,
+    mut reader: Box<dyn Read>,
+    report: &mut Report,
+) -> Result<Box<dyn Read>, Error> {
+    let mut block = vec![0u8; BLOCK];
+    let got = read_up_to(&mut reader, &mut block)
+        .map_err(|e| Error::bad_archive(path, format!("the compressed data is damaged ({e})")))?;
+    block.truncate(got);
+    match tar_head::inspect(&block).map_err(|problem| Error::bad_archive(path, problem))? {
+        Start::VolumeLabel(label) => {
+            report.warn(format!(
+                "the archive starts with the GNU volume label {label:?}: bsdtar skips it, and so does this check"
+            ));
+            Ok(reader)
+        }
+        Start::Empty | Start::Header => Ok(Box::new(io::Cursor::new(block).chain(reader))),
+    }
 }
 
 fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Result<Archive, Error> {
@@ -112,6 +153,7 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
     let mut seen = HashMap::new();
     let mut tar = tar::Archive::new(reader);
     let mut hard_links = 0;
+    let mut dumpdirs = 0;
     for entry in tar.entries().map_err(|e| bad(&e))? {
         let mut entry = entry.map_err(|e| bad(&e))?;
         let header = entry.header().clone();
@@ -156,10 +198,22 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
                 if hard_links <= 10 {
                     report.error(format!(
                         "{shown} is a hard link (to {}): WSL's import fails on hard links",
-                        display(&normalize(&link).unwrap_or_default())
+                        normalize(&link).map_or_else(
+                            || format!(
+                                "{}, which climbs out of the root",
+                                String::from_utf8_lossy(&link)
+                            ),
+                            |target| display(&target)
+                        )
                     ));
                 }
                 NodeKind::Other
+            }
+            // A GNU incremental archive's directory (`tar --listed-incremental`), whose data
+            // lists the names it held: bsdtar extracts it as a directory.
+            other if other.as_byte() == b'D' => {
+                dumpdirs += 1;
+                NodeKind::Dir
             }
             tar::EntryType::GNUSparse => {
                 report.error(format!("{shown} is a sparse entry"));
@@ -178,7 +232,7 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
         let mut head = Vec::new();
         let mut content = None;
         if node.kind == NodeKind::File {
-            if READ_FILES.contains(&&rel[..]) {
+            if READ_FILES.contains(&&rel[..]) || nixos::wants_content(&rel) {
                 let mut data = Vec::new();
                 (&mut entry)
                     .take(1 << 20)
@@ -214,10 +268,15 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
     if hard_links > 10 {
         report.error(format!("... and {} more hard links", hard_links - 10));
     }
+    if dumpdirs > 0 {
+        report.warn(format!(
+            "a GNU incremental archive (tar --listed-incremental): its {dumpdirs} dumpdir entries are read as directories, as bsdtar reads them; a plain tar is the safer input"
+        ));
+    }
     Ok(Archive(seen))
 }
 
-fn check_tree(archive: &Archive, report: &mut Report) {
+fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
     // /etc/shadow may belong to a `shadow` group (Debian); the others must be root:root.
     let root_file = |report: &mut Report, path: &[u8], modes: &[u32]| -> Option<&Seen> {
         let seen = archive.0.get(path)?;
@@ -251,14 +310,26 @@ fn check_tree(archive: &Archive, report: &mut Report) {
             "there is no /etc directory: WSL does not take it for a Linux distribution".into(),
         );
     }
-    check_elf(
-        archive,
-        report,
-        b"bin/sh",
-        "/bin/sh",
-        &[0o755, 0o775, 0o555],
-        true,
-    );
+    // The archive's architecture: `--arch` (the validator's `--arm64`), else /bin/sh's.
+    let arch = arch.or_else(|| {
+        resolve(archive, b"bin/sh")
+            .and_then(|p| archive.0.get(&p))
+            .and_then(|seen| Arch::of_elf(&seen.head))
+    });
+    let elf = ElfRule {
+        modes: &[0o755, 0o775, 0o555],
+        arch,
+    };
+    check_elf(archive, report, b"bin/sh", "/bin/sh", &elf, true);
+    // Optional for the validator, checked when present (validate-modern.py, `/bin/bash`).
+    if resolve(archive, b"bin/bash").is_some_and(|p| archive.0.contains_key(&p)) {
+        check_elf(archive, report, b"bin/bash", "/bin/bash", &elf, true);
+    }
+    // init is root's shell: of another architecture WSL cannot run it.
+    let init = paths::INIT.trim_start_matches('/').as_bytes();
+    if archive.0.contains_key(init) {
+        check_elf(archive, report, init, paths::INIT, &elf, true);
+    }
 
     match root_file(report, b"etc/passwd", &[0o644]) {
         Some(passwd) => {
@@ -292,24 +363,14 @@ fn check_tree(archive: &Archive, report: &mut Report) {
         }
     }
 
-    let mut systemd = false;
-    if let Some(conf) = root_file(report, b"etc/wsl.conf", &[0o644]) {
-        for (section, key, value) in ini(conf.content.as_deref().unwrap_or_default()) {
-            if !KNOWN_WSL_CONF.contains(&(section.as_str(), key.as_str())) {
-                report.warn(format!("/etc/wsl.conf: unknown key {section}.{key}"));
-            }
-            if section == "boot" && key == "systemd" {
-                systemd = value.eq_ignore_ascii_case("true");
-            }
-        }
-    }
+    let systemd = check_wsl_conf(archive, report, &root_file);
     if systemd {
         check_elf(
             archive,
             report,
             b"sbin/init",
             "/sbin/init (systemd is on in /etc/wsl.conf)",
-            &[0o755, 0o775, 0o555],
+            &elf,
             false,
         );
     }
@@ -327,10 +388,132 @@ fn check_tree(archive: &Archive, report: &mut Report) {
         }
     }
 
+    check_under_symlinks(archive, report);
     if archive.node(b"etc/resolv.conf").is_some() {
         report.warn("/etc/resolv.conf is shipped: WSL writes its own (generateResolvConf)".into());
     }
-    check_units(archive, report);
+    // On NixOS the masks are init's (systemd.mask= on systemd's command line), not links.
+    if !matches!(nixos::detect(archive), Ok(Some(_))) {
+        check_units(archive, report);
+    }
+    check_nixos(archive, report);
+}
+
+type RootFile<'a> = dyn Fn(&mut Report, &[u8], &[u32]) -> Option<&'a Seen> + 'a;
+
+/// `/etc/wsl.conf` as WSL reads it ([`wsl_conf`]): lines WSL never reads, duplicate and
+/// unknown keys, bad values, and WSL starting someone other than root while init is root's
+/// shell. Returns whether WSL boots systemd (`boot.systemd` as WSL reads it).
+fn check_wsl_conf(archive: &Archive, report: &mut Report, root_file: &RootFile<'_>) -> bool {
+    let path = b"etc/wsl.conf";
+    let text = match archive.node(path).map(|n| n.kind) {
+        None => return false,
+        Some(NodeKind::Symlink(target)) => {
+            // WSL's init reads it after the chroot, through the link
+            // (WslDistributionConfig.cpp:67-68); its mini_init reads boot.systemd before the
+            // chroot, from /distro/etc/wsl.conf (main.cpp:2247-2256), where an absolute link
+            // leads outside the tree: the per-distribution cgroup setup for systemd
+            // (main.cpp:2278-2284) is then skipped.
+            let Ok(Some((text, real))) = read_through_links(archive, path) else {
+                report.error(format!(
+                    "/etc/wsl.conf is a symlink to {}, which is not a file in the archive",
+                    String::from_utf8_lossy(&target)
+                ));
+                return false;
+            };
+            if target.starts_with(b"/") {
+                report.warn(format!(
+                    "/etc/wsl.conf is an absolute symlink ({}): WSL's mini_init reads boot.systemd through it before entering the tree, misses it, and skips systemd's cgroup setup (a copied file, e.g. NixOS environment.etc.\"wsl.conf\".mode = \"0644\", avoids that)",
+                    String::from_utf8_lossy(&target)
+                ));
+            }
+            if let Some(seen) = archive.0.get(&real) {
+                if seen.node.uid != 0
+                    || seen.node.gid != 0
+                    || ![0o644, 0o664, 0o444].contains(&seen.node.mode)
+                {
+                    report.warn(format!(
+                        "/etc/wsl.conf (-> {}) is owned by {}:{} with mode {:04o}; Microsoft's validator wants root:root 0644 or 0664",
+                        display(&real), seen.node.uid, seen.node.gid, seen.node.mode
+                    ));
+                }
+            }
+            text
+        }
+        Some(_) => match root_file(report, path, &[0o644]) {
+            Some(seen) => seen.content.clone().unwrap_or_default(),
+            None => return false,
+        },
+    };
+    let root_shell = archive
+        .0
+        .get(&b"etc/passwd"[..])
+        .and_then(|s| s.content.as_deref())
+        .and_then(|passwd| {
+            String::from_utf8_lossy(passwd).lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() == 7 && f[0] == "root").then(|| f[6].to_owned())
+            })
+        });
+    let init_is_root_shell = root_shell.is_some_and(|s| nixos::is_init(archive, &s));
+    for finding in wsl_conf::findings(&text, init_is_root_shell) {
+        match finding {
+            Finding::Error(e) => report.error(e),
+            Finding::Warning(w) => report.warn(w),
+        }
+    }
+    wsl_conf::Reading::of(&text)
+        .value("boot.systemd")
+        .and_then(|(v, _)| wsl_conf::parse_bool(v))
+        == Some(true)
+}
+
+/// A NixOS archive ([`nixos::findings`]): a system whose activation replaces init as root's
+/// shell, a real `/etc/systemd/system`, a declared wsl.conf that does not start root.
+fn check_nixos(archive: &Archive, report: &mut Report) {
+    for finding in nixos::findings(archive) {
+        match finding {
+            Finding::Error(e) => report.error(e),
+            Finding::Warning(w) => report.warn(w),
+        }
+    }
+}
+
+/// An entry below a symlink of the archive: WSL's bsdtar stops there ("Cannot extract
+/// through symlink") and the installer refuses the payload.
+fn check_under_symlinks(archive: &Archive, report: &mut Report) {
+    let mut paths: Vec<&Vec<u8>> = archive.0.keys().collect();
+    paths.sort();
+    let mut found = 0;
+    for path in paths {
+        let mut at = &path[..];
+        while let Some(up) = parent(at) {
+            at = up;
+            if let Some(NodeKind::Symlink(_)) = archive.0.get(at).map(|s| &s.node.kind) {
+                found += 1;
+                if found <= 10 {
+                    report.error(format!(
+                        "{} lies under {}, a symlink in the archive: WSL's import (bsdtar) refuses it: Cannot extract through symlink",
+                        display(path),
+                        display(at)
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    if found > 10 {
+        report.error(format!(
+            "... and {} more entries under symlinks",
+            found - 10
+        ));
+    }
+}
+
+/// What an executable WSL runs must be: one of these modes, of the archive's architecture.
+struct ElfRule<'a> {
+    modes: &'a [u32],
+    arch: Option<Arch>,
 }
 
 fn check_elf(
@@ -338,7 +521,7 @@ fn check_elf(
     report: &mut Report,
     path: &[u8],
     what: &str,
-    modes: &[u32],
+    rule: &ElfRule<'_>,
     required: bool,
 ) {
     let Some(target) = resolve(archive, path).filter(|p| archive.0.contains_key(p)) else {
@@ -359,20 +542,26 @@ fn check_elf(
         report.error(format!("{shown} is not a regular file"));
     } else if !seen.head.starts_with(b"\x7fELF") {
         report.error(format!("{shown} is not an ELF executable"));
-    } else if !modes.contains(&seen.node.mode) {
+    } else if !rule.modes.contains(&seen.node.mode) {
         report.error(format!(
             "{shown} has mode {:04o}; WSL wants 0755, 0775 or 0555",
             seen.node.mode
         ));
     } else if path == b"sbin/init" && (seen.node.uid != 0 || seen.node.gid != 0) {
         report.error(format!("{shown} is not owned by root"));
-    } else if seen.head.len() >= 20
-        && !matches!(
-            u16::from_le_bytes([seen.head[18], seen.head[19]]),
-            0x3e | 0xb7
-        )
-    {
-        report.warn(format!("{shown} is an ELF for neither x86-64 nor aarch64"));
+    } else if let Some(arch) = rule.arch {
+        // The validator's magic check (validate-modern.py, X64_ELF_MAGIC / ARM64_ELF_MAGIC).
+        if Arch::of_elf(&seen.head) != Some(arch) {
+            report.error(format!(
+                "{shown} is {}, but the archive is {arch} (WSL cannot run it)",
+                Arch::describe_elf(&seen.head)
+            ));
+        }
+    } else if Arch::of_elf(&seen.head).is_none() {
+        report.warn(format!(
+            "{shown} is an ELF for neither x86-64 nor aarch64 ({})",
+            Arch::describe_elf(&seen.head)
+        ));
     }
 }
 
@@ -429,25 +618,6 @@ fn check_units(archive: &Archive, report: &mut Report) {
         }
     }
 }
-
-const KNOWN_WSL_CONF: &[(&str, &str)] = &[
-    ("automount", "enabled"),
-    ("automount", "mountFsTab"),
-    ("automount", "root"),
-    ("automount", "options"),
-    ("automount", "ldconfig"),
-    ("network", "generateHosts"),
-    ("network", "generateResolvConf"),
-    ("network", "hostname"),
-    ("interop", "enabled"),
-    ("interop", "appendWindowsPath"),
-    ("user", "default"),
-    ("boot", "systemd"),
-    ("boot", "command"),
-    ("boot", "protectBinfmt"),
-    ("gpu", "enabled"),
-    ("time", "useWindowsTimezone"),
-];
 
 const KNOWN_DISTRIBUTION_CONF: &[(&str, &str)] = &[
     ("oobe", "command"),

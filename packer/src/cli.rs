@@ -18,14 +18,18 @@ Formats:
   wsl        the same as a .wsl file with /etc/wsl-distribution.conf (implied by a .wsl name)
 
 Every root filesystem gets init as root's shell (its old shell goes to
-/etc/nixos-wsl/init.conf), /etc/wsl.conf with root as WSL's default user, /sbin/init where the
-source has none, and the systemd units that fight WSL masked.
+/etc/nixos-wsl/init.conf; an existing init.conf is kept), /etc/wsl.conf with root as WSL's
+default user first, /sbin/init where the source has none, and, unless it is NixOS, the systemd
+units that fight WSL masked. Nothing is written through a symlink of the source. A NixOS system
+whose activation would replace init as root's shell is refused: build it with the toolkit's
+NixOS module.
 
 Environment:
   SOURCE_DATE_EPOCH  no time in the archive is later (default 1, like the Nix store)
 
 Exit codes: 0 done; 1 failed (the message names the file and the problem), or `check` found
-errors; 2 usage error.";
+errors; 2 usage error. Ctrl-C, SIGTERM and SIGHUP remove packer's temporary files, then end
+it by that signal (128+N in a shell). Nothing is left behind on failure either.";
 
 #[derive(Debug, Parser)]
 #[command(name = "packer", version, about = "Packs a root filesystem into archives WSL imports: reproducible, hardlink-free, fast", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
@@ -43,6 +47,10 @@ pub enum Command {
     Check {
         /// A tar or tar.gz (.wsl) archive.
         archive: PathBuf,
+        /// The architecture the archive is for (default: its /bin/sh's); /bin/sh, /bin/bash,
+        /// /sbin/init and init must be of it (the validator's --arm64).
+        #[arg(long, value_enum)]
+        arch: Option<ArchArg>,
     },
 }
 
@@ -54,6 +62,14 @@ pub enum FormatArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    #[value(name = "x86_64", alias = "x86-64", alias = "amd64")]
+    X86_64,
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeflaterArg {
     ZlibRs,
     Miniz,
@@ -61,10 +77,10 @@ pub enum DeflaterArg {
 
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// The root filesystem: a directory, or a tar / tar.gz.
+    /// The root filesystem: a directory, or a tar, tar.gz or tar.xz (told by content).
     #[arg(long, value_name = "SRC")]
     pub rootfs: Option<PathBuf>,
-    /// The archive to write (a `.wsl` name implies --format wsl).
+    /// The archive to write: a new name or a regular file it replaces (a `.wsl` name implies --format wsl).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[arg(long, value_enum)]
@@ -90,10 +106,15 @@ pub struct PackArgs {
     /// Compression threads (default: all cores); the output is the same for any number.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
-    /// The static init binary (default: `init` next to packer).
+    /// The tree's architecture (default: the ELF machine of its /bin/sh, or of the NixOS
+    /// system's programs); init and installer must match it.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// The static init binary (default: `init` next to packer; `aarch64/init` for aarch64).
     #[arg(long, value_name = "PATH")]
     pub init: Option<PathBuf>,
-    /// The static installer binary (default: `installer` next to packer).
+    /// The static installer binary (default: `installer` next to packer; `aarch64/installer`
+    /// for aarch64).
     #[arg(long, value_name = "PATH")]
     pub installer: Option<PathBuf>,
     /// No progress bar and no summary (warnings and errors still show).
@@ -102,4 +123,13 @@ pub struct PackArgs {
     /// Deflate implementation (for benchmarks).
     #[arg(long, value_enum, default_value_t = DeflaterArg::ZlibRs, hide = true)]
     pub deflate: DeflaterArg,
+}
+
+impl From<ArchArg> for crate::arch::Arch {
+    fn from(arg: ArchArg) -> Self {
+        match arg {
+            ArchArg::X86_64 => crate::arch::Arch::X86_64,
+            ArchArg::Aarch64 => crate::arch::Arch::Aarch64,
+        }
+    }
 }

@@ -9,10 +9,13 @@ use wsl_common::manifest::Manifest;
 use wsl_common::paths;
 use wsl_common::units::HOSTILE_UNITS;
 
-use crate::entry::{join, normalize, parent, Kind, Meta};
+use crate::entry::{display, join, normalize, parent, Kind, Meta};
 use crate::error::Error;
+use crate::nixos;
+use crate::placement::{place, place_new, read_through_links};
 use crate::sink::{Added, Content};
 use crate::tree::{resolve, Lookup, NodeKind};
+use crate::wsl_conf;
 
 /// Largest icon WSL reads (Microsoft's validator rejects bigger ones).
 pub const MAX_ICON: u64 = 1 << 20;
@@ -35,24 +38,39 @@ pub struct RootfsEdits<'a> {
     pub distribution: Option<&'a DistributionConf>,
 }
 
-/// Entries every packed root filesystem gets, computed from a look at the source.
+/// Entries every packed root filesystem gets, computed from a look at the source; the
+/// warnings go to stderr.
 pub fn rootfs(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Vec<Added>, Error> {
+    let plan = plan(tree, edits)?;
+    for warning in &plan.warnings {
+        eprintln!("packer: warning: {warning}");
+    }
+    Ok(plan.added)
+}
+
+/// What packer adds to a root filesystem, and what it has to say about it.
+pub struct Plan {
+    pub added: Vec<Added>,
+    pub warnings: Vec<String>,
+}
+
+/// Every added path is placed inside the tree ([`place`]): never through a symlink of the
+/// source, never under a NixOS `/etc/systemd/system`.
+pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let epoch = edits.epoch;
     let mut out = Vec::new();
-    let add_file = |out: &mut Vec<Added>, path: &str, mode: u32, content: Vec<u8>| {
-        let path = strip(path);
-        out.push(Added {
-            meta: Meta::owned_by_root(
-                &path,
-                Kind::File {
-                    size: content.len() as u64,
-                },
-                mode,
-                epoch,
-            ),
-            content: Content::Bytes(content),
-            replace: true,
-        });
+    let mut warnings = Vec::new();
+
+    // A NixOS system keeps init only if it declares it (its activation rewrites /etc/passwd).
+    let nixos = nixos::detect(tree)?;
+    if let Some(nixos) = &nixos {
+        warnings.extend(nixos.require_init_declared()?);
+        warnings.extend(nixos.declared_wsl_conf_problem(tree));
+        warnings.extend(nixos::units_blocked(tree));
+    }
+    let etc_file = |rel: &[u8]| match &nixos {
+        Some(nixos) => nixos.etc_file(tree, rel),
+        None => read_through_links(tree, &join(b"etc", rel)),
     };
 
     // init itself.
@@ -64,7 +82,7 @@ pub fn rootfs(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Vec<Added>, 
         .len();
     out.push(Added {
         meta: Meta::owned_by_root(
-            &strip(paths::INIT),
+            &place(tree, &strip(paths::INIT))?,
             Kind::File { size: init_size },
             0o755,
             epoch,
@@ -76,103 +94,209 @@ pub fn rootfs(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Vec<Added>, 
         replace: true,
     });
 
-    // /etc/passwd: root's shell becomes init; its old shell goes to init's config.
-    let passwd_path = b"etc/passwd";
-    let (passwd, root_shell) = match tree.read_small(passwd_path)? {
-        Some(text) => set_root_shell(&text, paths::INIT),
+    // /etc/passwd: root's shell becomes init; its old shell goes to init's config, unless it
+    // is init already (a re-packed distribution, or a NixOS system that declares it).
+    let passwd_path = place(tree, b"etc/passwd")?;
+    let (passwd, old_shell) = match read_through_links(tree, b"etc/passwd")? {
+        Some((text, _)) => set_root_shell(&text, paths::INIT),
         None => (
             format!("root:x:0:0:root:/root:{}\n", paths::INIT).into_bytes(),
             None,
         ),
     };
-    out.push(keep_owner(tree, passwd_path, 0o644, epoch, passwd));
+    let shell_was_init = old_shell
+        .as_deref()
+        .is_some_and(|s| nixos::is_init(tree, s));
+    let root_shell = old_shell.filter(|_| !shell_was_init);
+    out.push(keep_owner(tree, &passwd_path, 0o644, epoch, passwd));
 
-    // /etc/wsl.conf: WSL must start root (init drops to the configured user).
-    let wsl_conf_path = b"etc/wsl.conf";
-    let old_conf = tree.read_small(wsl_conf_path)?.unwrap_or_default();
-    let (wsl_conf, old_user) = set_default_user_root(&String::from_utf8_lossy(&old_conf));
-    out.push(keep_owner(
-        tree,
-        wsl_conf_path,
-        0o644,
-        epoch,
-        wsl_conf.into_bytes(),
-    ));
+    // /etc/wsl.conf: the toolkit's settings first, where WSL reads them; the rest kept.
+    let wsl_conf_path = place(tree, b"etc/wsl.conf")?;
+    let rewrite = wsl_conf::for_toolkit(&etc_file(b"wsl.conf")?.unwrap_or_default().0);
+    warnings.extend(rewrite.notes.iter().map(|n| format!("/etc/wsl.conf {n}")));
+    out.push(keep_owner(tree, &wsl_conf_path, 0o644, epoch, rewrite.text));
 
-    let config = InitConfig {
-        user: edits
-            .default_user
-            .map(str::to_owned)
-            .or(old_user)
-            .unwrap_or_else(|| "root".into()),
-        shell: root_shell.unwrap_or_else(|| "/bin/sh".into()),
-        ..InitConfig::default()
-    };
-    add_file(
-        &mut out,
-        paths::INIT_CONFIG,
-        0o644,
-        config.render().into_bytes(),
-    );
-
-    // /sbin/init where the source has none, placed where /sbin really is in the tree (bsdtar
-    // refuses to extract through a symlink such as Debian's /sbin -> usr/sbin).
-    if let Some(sbin) = resolve(tree, b"sbin") {
-        let init_link = join(&sbin, b"init");
-        if tree.node(&init_link).is_none()
-            && matches!(tree.node(&sbin).map(|n| n.kind), None | Some(NodeKind::Dir))
-        {
-            out.push(Added {
-                meta: Meta::owned_by_root(
-                    &init_link,
-                    Kind::Symlink {
-                        target: paths::INIT.as_bytes().to_vec(),
-                    },
-                    0o777,
-                    epoch,
-                ),
-                content: Content::None,
-                replace: false,
-            });
+    // init.conf: an existing one is kept (re-packing what `wsl --export` gives is idempotent);
+    // only a user asked for explicitly, or named in the source's wsl.conf, changes its user.
+    let wanted_user = edits
+        .default_user
+        .map(str::to_owned)
+        .or(rewrite.default_user);
+    let init_conf_path = place(tree, &strip(paths::INIT_CONFIG))?;
+    match etc_file(b"nixos-wsl/init.conf")? {
+        Some((text, from)) => {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let (config, _) = InitConfig::parse(&text);
+            let mut edited = text.clone();
+            if let Some(user) = wanted_user
+                .filter(|u| *u != config.user && (u != "root" || edits.default_user.is_some()))
+            {
+                if from.starts_with(b"nix/store/") {
+                    warnings.push(format!(
+                        "{}: the NixOS system declares init.conf with user = {}; activation puts it back after packer's change to {user}: set the user in the system's configuration (wsl.defaultUser)",
+                        display(&from),
+                        config.user
+                    ));
+                }
+                edited = set_config_line(&edited, "user", &user);
+            }
+            if nixos::is_init(tree, &config.shell) {
+                warnings.push(format!(
+                    "{}: shell = {} is init itself; packer writes shell = /bin/sh instead",
+                    paths::INIT_CONFIG,
+                    config.shell
+                ));
+                edited = set_config_line(&edited, "shell", "/bin/sh");
+            }
+            // A declared file only in the system (a bare tarball) is copied to where init
+            // reads it before the first activation links it.
+            if edited != text || tree.node(&init_conf_path).is_none() {
+                add_file(&mut out, &init_conf_path, 0o644, epoch, edited.into_bytes());
+            }
+        }
+        None => {
+            if shell_was_init {
+                warnings.push(format!(
+                    "root's shell is init already and there is no {}: root's real shell is taken to be /bin/sh",
+                    paths::INIT_CONFIG
+                ));
+            }
+            let config = InitConfig {
+                user: wanted_user.unwrap_or_else(|| "root".into()),
+                shell: root_shell.unwrap_or_else(|| "/bin/sh".into()),
+                ..InitConfig::default()
+            };
+            add_file(
+                &mut out,
+                &init_conf_path,
+                0o644,
+                epoch,
+                config.render().into_bytes(),
+            );
         }
     }
 
-    // Units that fight WSL, masked unless the source has its own file of that name.
-    for unit in HOSTILE_UNITS {
-        let path = join(b"etc/systemd/system", unit.name.as_bytes());
-        out.push(Added {
-            meta: Meta::owned_by_root(
-                &path,
-                Kind::Symlink {
-                    target: b"/dev/null".to_vec(),
-                },
-                0o777,
-                epoch,
-            ),
-            content: Content::None,
-            replace: false,
-        });
+    // /sbin/init where the source has none, placed where /sbin really is in the tree (bsdtar
+    // refuses to extract through a symlink such as Debian's /sbin -> usr/sbin).
+    if let Some(init_link) = place_new(tree, b"sbin/init")? {
+        out.push(link(&init_link, paths::INIT.as_bytes(), epoch));
+    }
+
+    // A bare NixOS system tarball has no /bin/sh until activation links it (nixpkgs
+    // nixos/modules/config/shells-environment.nix, `binsh`); WSL's OOBE, `wsl -- CMD` and the
+    // systemd boot wait need one before that: the system's own sh, which activation keeps.
+    if let Some(system) = nixos.as_ref().and_then(|n| n.system()) {
+        let sh = join(&system.path, b"sw/bin/sh");
+        let is_file = resolve(tree, &sh)
+            .and_then(|p| tree.node(&p))
+            .is_some_and(|n| n.kind == NodeKind::File);
+        if is_file
+            && resolve(tree, b"bin/sh")
+                .and_then(|p| tree.node(&p))
+                .is_none()
+        {
+            if let Some(at) = place_new(tree, b"bin/sh")? {
+                out.push(link(&at, &[b"/", &sh[..]].concat(), epoch));
+            }
+        }
+    }
+
+    // Units that fight WSL, masked unless the source has its own file of that name. Not on
+    // NixOS: its units come from the link /etc/systemd/system -> /etc/static/systemd/system
+    // (nixpkgs nixos/modules/system/boot/systemd.nix), which a real directory there would
+    // block; init masks them on systemd's command line instead (systemd.mask=, NIXOS.md).
+    if nixos.is_none() {
+        for unit in HOSTILE_UNITS {
+            let path = join(b"etc/systemd/system", unit.name.as_bytes());
+            if let Some(at) = place_new(tree, &path)? {
+                out.push(link(&at, b"/dev/null", epoch));
+            }
+        }
     }
 
     if let Some(conf) = edits.distribution {
         let icon = match &conf.icon {
             Some(icon) => {
                 let data = read_icon(icon)?;
-                add_file(&mut out, ICON_PATH, 0o644, data);
+                add_file(
+                    &mut out,
+                    &place(tree, &strip(ICON_PATH))?,
+                    0o644,
+                    epoch,
+                    data,
+                );
                 Some(ICON_PATH)
             }
             None => None,
         };
         add_file(
             &mut out,
-            paths::WSL_DISTRIBUTION_CONF,
+            &place(tree, &strip(paths::WSL_DISTRIBUTION_CONF))?,
             0o644,
+            epoch,
             distribution_conf(conf, icon).into_bytes(),
         );
     }
 
     with_parents(&mut out, epoch);
-    Ok(out)
+    Ok(Plan {
+        added: out,
+        warnings,
+    })
+}
+
+fn add_file(out: &mut Vec<Added>, path: &[u8], mode: u32, epoch: i64, content: Vec<u8>) {
+    out.push(Added {
+        meta: Meta::owned_by_root(
+            path,
+            Kind::File {
+                size: content.len() as u64,
+            },
+            mode,
+            epoch,
+        ),
+        content: Content::Bytes(content),
+        replace: true,
+    });
+}
+
+/// A symlink written only where the source has nothing of that name.
+fn link(path: &[u8], target: &[u8], epoch: i64) -> Added {
+    Added {
+        meta: Meta::owned_by_root(
+            path,
+            Kind::Symlink {
+                target: target.to_vec(),
+            },
+            0o777,
+            epoch,
+        ),
+        content: Content::None,
+        replace: false,
+    }
+}
+
+/// Sets `key = value` in init.conf's text: the first line of that key is replaced, or the
+/// line is added at the end; every other line (comments included) is kept.
+fn set_config_line(text: &str, key: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len() + key.len() + value.len() + 4);
+    let mut done = false;
+    for line in text.lines() {
+        let is_key = line
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim() == key && !line.trim_start().starts_with('#'));
+        if is_key && !done {
+            out.push_str(&format!("{key} = {value}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+    out
 }
 
 /// The installer distribution: the installer as root's shell and `/bin/sh`, the payload and
@@ -281,10 +405,11 @@ pub fn installer_tree(
 
 /// `/etc/os-release` of the source (following its symlink inside the tree), for the installer.
 pub fn os_release(tree: &dyn Lookup) -> Result<Option<Vec<u8>>, Error> {
-    match resolve(tree, b"etc/os-release") {
-        Some(path) => tree.read_small(&path),
-        None => Ok(None),
-    }
+    let found = match nixos::detect(tree)? {
+        Some(nixos) => nixos.etc_file(tree, b"os-release")?,
+        None => read_through_links(tree, b"etc/os-release")?,
+    };
+    Ok(found.map(|(text, _)| text))
 }
 
 fn strip(path: &str) -> Vec<u8> {
@@ -369,54 +494,6 @@ pub fn set_root_shell(passwd: &[u8], shell: &str) -> (Vec<u8>, Option<String>) {
     (out, old)
 }
 
-/// Sets `[user] default=root` in a wsl.conf, keeping every other line; returns the new text
-/// and the previous default user.
-pub fn set_default_user_root(conf: &str) -> (String, Option<String>) {
-    let mut out = String::with_capacity(conf.len() + 24);
-    let mut section = String::new();
-    let mut old = None;
-    let mut done = false;
-    for line in conf.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            if section == "user" && !done {
-                out.push_str("default=root\n");
-                done = true;
-            }
-            section = trimmed
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_ascii_lowercase();
-        } else if section == "user" {
-            if let Some((key, value)) = trimmed.split_once('=') {
-                if key.trim() == "default" {
-                    let value = value.trim().trim_matches('"').to_owned();
-                    if !value.is_empty() {
-                        old = Some(value);
-                    }
-                    if !done {
-                        out.push_str("default=root\n");
-                        done = true;
-                    }
-                    continue;
-                }
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if !done {
-        if section != "user" {
-            if !out.is_empty() && !out.ends_with("\n\n") {
-                out.push('\n');
-            }
-            out.push_str("[user]\n");
-        }
-        out.push_str("default=root\n");
-    }
-    (out, old)
-}
-
 fn read_icon(icon: &Path) -> Result<Vec<u8>, Error> {
     let problem = |p: String| Error::Input {
         path: icon.to_owned(),
@@ -472,26 +549,6 @@ mod tests {
     }
 
     #[test]
-    fn wsl_conf_gets_root_as_default_user_and_keeps_the_rest() {
-        let (text, old) = set_default_user_root(
-            "[boot]\nsystemd=true\n\n[user]\ndefault = nixos\n[network]\nhostname=x\n",
-        );
-        assert_eq!(
-            text,
-            "[boot]\nsystemd=true\n\n[user]\ndefault=root\n[network]\nhostname=x\n"
-        );
-        assert_eq!(old.as_deref(), Some("nixos"));
-        let (text, old) = set_default_user_root("[boot]\nsystemd=true\n");
-        assert_eq!(text, "[boot]\nsystemd=true\n\n[user]\ndefault=root\n");
-        assert_eq!(old, None);
-        assert_eq!(set_default_user_root("").0, "[user]\ndefault=root\n");
-        assert_eq!(
-            set_default_user_root("[user]\n[boot]\nsystemd=true\n").0,
-            "[user]\ndefault=root\n[boot]\nsystemd=true\n"
-        );
-    }
-
-    #[test]
     fn distribution_conf_has_only_known_keys() {
         let conf = DistributionConf {
             name: "NixOS".into(),
@@ -506,31 +563,71 @@ mod tests {
         assert!(text.contains("[shortcut]\nenabled = true\nicon = /usr/lib/wsl/icon.ico\n"));
     }
 
+    use crate::tree::{node, MemoryTree, Node};
+
+    type Entry = (Vec<u8>, Node, Vec<u8>);
+    fn link_to(path: &str, target: &str) -> Entry {
+        (
+            path.as_bytes().to_vec(),
+            node(NodeKind::Symlink(target.as_bytes().to_vec())),
+            vec![],
+        )
+    }
+    fn dir(path: &str) -> Entry {
+        (path.as_bytes().to_vec(), node(NodeKind::Dir), vec![])
+    }
+    fn file(path: &str, data: &str) -> Entry {
+        (
+            path.as_bytes().to_vec(),
+            node(NodeKind::File),
+            data.as_bytes().to_vec(),
+        )
+    }
+
+    fn planned(tree: &MemoryTree, default_user: Option<&str>) -> Result<Plan, Error> {
+        let init = std::env::current_exe().expect("test binary");
+        plan(
+            tree,
+            &RootfsEdits {
+                init: &init,
+                default_user,
+                epoch: 1,
+                distribution: None,
+            },
+        )
+    }
+
+    fn text_of<'a>(plan: &'a Plan, path: &str) -> Option<&'a str> {
+        plan.added
+            .iter()
+            .find(|a| a.meta.path == path.as_bytes())
+            .and_then(|a| match &a.content {
+                Content::Bytes(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            })
+    }
+
+    fn paths_of(plan: &Plan) -> Vec<String> {
+        plan.added
+            .iter()
+            .map(|a| String::from_utf8_lossy(&a.meta.path).into_owned())
+            .collect()
+    }
+
     #[test]
     fn sbin_init_goes_where_sbin_really_is_and_units_are_masked() {
-        use crate::tree::{node, MemoryTree};
         let tree = MemoryTree(vec![
-            (
-                b"sbin".to_vec(),
-                node(NodeKind::Symlink(b"usr/sbin".to_vec())),
-                vec![],
-            ),
-            (b"usr/sbin".to_vec(), node(NodeKind::Dir), vec![]),
-            (
-                b"etc/systemd/system/tmp.mount".to_vec(),
-                node(NodeKind::File),
-                vec![],
-            ),
+            dir(""),
+            link_to("sbin", "usr/sbin"),
+            dir("usr"),
+            dir("usr/sbin"),
+            dir("etc"),
+            dir("etc/systemd"),
+            dir("etc/systemd/system"),
+            file("etc/systemd/system/tmp.mount", ""),
         ]);
-        let init = std::env::current_exe().expect("test binary");
-        let edits = RootfsEdits {
-            init: &init,
-            default_user: Some("nixos"),
-            epoch: 1,
-            distribution: None,
-        };
-        let added = rootfs(&tree, &edits).expect("edits");
-        let find = |p: &[u8]| added.iter().find(|a| a.meta.path == p);
+        let plan = planned(&tree, Some("nixos")).expect("edits");
+        let find = |p: &[u8]| plan.added.iter().find(|a| a.meta.path == p);
         let link = find(b"usr/sbin/init").expect("/sbin/init added under usr/sbin");
         assert_eq!(
             link.meta.kind,
@@ -539,22 +636,279 @@ mod tests {
             }
         );
         assert!(find(b"sbin/init").is_none());
-        let mask = find(b"etc/systemd/system/tmp.mount").expect("mask");
         assert!(
-            !mask.replace,
+            find(b"etc/systemd/system/tmp.mount").is_none(),
             "a unit file of the source wins over the mask"
+        );
+        assert!(
+            find(b"etc/systemd/system/systemd-resolved.service").is_some_and(|a| a.meta.kind
+                == Kind::Symlink {
+                    target: b"/dev/null".to_vec()
+                })
         );
         assert!(
             find(b"usr/libexec/nixos-wsl").is_some_and(|a| a.meta.kind == Kind::Dir && !a.replace)
         );
-        let Some(Content::Bytes(conf)) = find(b"etc/nixos-wsl/init.conf").map(|a| &a.content)
-        else {
-            panic!("init.conf")
-        };
-        let conf = String::from_utf8_lossy(conf);
+        let conf = text_of(&plan, "etc/nixos-wsl/init.conf").expect("init.conf");
         assert!(
             conf.contains("user = nixos\n") && conf.contains("shell = /bin/sh\n"),
             "{conf}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_written_through_a_symlink_of_the_source() {
+        let tree = MemoryTree(vec![
+            dir(""),
+            link_to("etc", "usr/etc"),
+            dir("usr"),
+            dir("usr/etc"),
+            link_to("usr/etc/systemd", "../lib/systemd"),
+            dir("usr/lib"),
+            dir("usr/lib/systemd"),
+            link_to("usr/libexec", "lib"),
+            link_to("sbin", "/usr/bin"),
+            dir("usr/bin"),
+            file("usr/etc/passwd", "root:x:0:0::/root:/bin/bash\n"),
+        ]);
+        let plan = planned(&tree, None).expect("edits");
+        let paths = paths_of(&plan);
+        for want in [
+            "usr/etc/passwd",
+            "usr/etc/wsl.conf",
+            "usr/etc/nixos-wsl/init.conf",
+            "usr/lib/nixos-wsl/init",
+            "usr/bin/init",
+            "usr/lib/systemd/system/tmp.mount",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
+        // Everything added lies under a real directory of the tree or one packer adds.
+        for path in &paths {
+            let mut at = path.as_bytes();
+            while let Some(up) = parent(at).filter(|p| !p.is_empty()) {
+                let real = tree.node(up).map(|n| n.kind);
+                assert!(
+                    real == Some(NodeKind::Dir)
+                        || (real.is_none() && paths.iter().any(|p| p.as_bytes() == up)),
+                    "{path}: {} is {real:?}",
+                    String::from_utf8_lossy(up)
+                );
+                at = up;
+            }
+        }
+        let conf = text_of(&plan, "usr/etc/nixos-wsl/init.conf").expect("init.conf");
+        assert!(conf.contains("shell = /bin/bash\n"), "{conf}");
+    }
+
+    #[test]
+    fn a_symlink_loop_on_the_way_is_refused_by_name() {
+        let tree = MemoryTree(vec![dir(""), link_to("etc", "/etc")]);
+        let err = planned(&tree, None).err().expect("refused").to_string();
+        assert!(
+            err.starts_with("/usr/libexec") || err.contains("/etc is a symlink loop"),
+            "{err}"
+        );
+    }
+
+    /// What `wsl --export` of a packed distribution gives: init is root's shell, wsl.conf and
+    /// init.conf are packer's.
+    fn exported() -> Vec<Entry> {
+        let wsl_conf = String::from_utf8(
+            wsl_conf::for_toolkit(b"[User]\nDefault=nixos\n[boot]\nsystemd=true\n").text,
+        )
+        .expect("UTF-8");
+        vec![
+            dir(""),
+            dir("etc"),
+            file(
+                "etc/passwd",
+                &format!(
+                    "root:x:0:0:root:/root:{}\nnixos:x:1000:100::/home/nixos:/bin/bash\n",
+                    paths::INIT
+                ),
+            ),
+            file("etc/wsl.conf", &wsl_conf),
+            dir("etc/nixos-wsl"),
+            file(
+                "etc/nixos-wsl/init.conf",
+                "# mine\nuser = nixos\nshell = /bin/bash\nboot-timeout = 7\n",
+            ),
+            dir("usr"),
+            dir("usr/libexec"),
+            dir("usr/libexec/nixos-wsl"),
+            file("usr/libexec/nixos-wsl/init", "\x7fELF"),
+            dir("sbin"),
+            link_to("sbin/init", paths::INIT),
+        ]
+    }
+
+    #[test]
+    fn repacking_an_installed_distribution_keeps_its_init_conf() {
+        let tree = MemoryTree(exported());
+        let plan = planned(&tree, None).expect("edits");
+        assert_eq!(
+            text_of(&plan, "etc/nixos-wsl/init.conf"),
+            None,
+            "kept as it is"
+        );
+        assert_eq!(
+            text_of(&plan, "etc/passwd").map(|p| p.lines().next()),
+            Some(Some(&*format!("root:x:0:0:root:/root:{}", paths::INIT)))
+        );
+        assert_eq!(
+            text_of(&plan, "etc/wsl.conf").map(str::as_bytes),
+            tree.read_small(b"etc/wsl.conf").unwrap().as_deref()
+        );
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+        // Without init.conf, init is still never taken for root's real shell.
+        let mut entries = exported();
+        entries.retain(|(p, _, _)| p != b"etc/nixos-wsl/init.conf");
+        let plan = planned(&MemoryTree(entries), None).expect("edits");
+        let conf = text_of(&plan, "etc/nixos-wsl/init.conf").expect("init.conf");
+        assert!(
+            conf.contains("shell = /bin/sh\n") && !conf.contains(paths::INIT),
+            "{conf}"
+        );
+        assert!(plan.warnings[0].contains("root's shell is init already"));
+
+        // An init.conf an earlier packer wrote with init as the shell is repaired; an explicit
+        // user is set; the rest is kept.
+        let mut entries = exported();
+        entries.retain(|(p, _, _)| p != b"etc/nixos-wsl/init.conf");
+        entries.push(file(
+            "etc/nixos-wsl/init.conf",
+            &format!("user = root\nshell = {}\n", paths::INIT),
+        ));
+        let plan = planned(&MemoryTree(entries), Some("alice")).expect("edits");
+        assert_eq!(
+            text_of(&plan, "etc/nixos-wsl/init.conf"),
+            Some("user = alice\nshell = /bin/sh\n")
+        );
+    }
+
+    const SYSTEM: &str = "nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05";
+
+    /// A NixOS system as `make-system-tarball` leaves it (`activated`: false) or activated.
+    fn nixos_tree(activated: bool) -> Vec<Entry> {
+        let mut entries = vec![
+            dir(""),
+            file("nix-path-registration", ""),
+            dir("nix"),
+            dir("nix/store"),
+            dir(SYSTEM),
+            file(&format!("{SYSTEM}/activate"), "#!/bin/sh\n"),
+            file(
+                &format!("{SYSTEM}/spec.json"),
+                &format!(r#"{{"users":{{"root":{{"shell":"{}"}}}}}}"#, paths::INIT),
+            ),
+            link_to(&format!("{SYSTEM}/etc"), "/nix/store/eeee-etc/etc"),
+            link_to(&format!("{SYSTEM}/sw"), "/nix/store/ssss-system-path"),
+            dir("nix/store/ssss-system-path"),
+            dir("nix/store/ssss-system-path/bin"),
+            link_to(
+                "nix/store/ssss-system-path/bin/sh",
+                "/nix/store/bbbb-bash/bin/bash",
+            ),
+            dir("nix/store/bbbb-bash"),
+            dir("nix/store/bbbb-bash/bin"),
+            file("nix/store/bbbb-bash/bin/bash", "\x7fELF"),
+            dir("nix/store/eeee-etc"),
+            dir("nix/store/eeee-etc/etc"),
+            file(
+                "nix/store/eeee-etc/etc/wsl.conf",
+                "[user]\ndefault=nixos\n; declared\n[boot]\nsystemd=true\n",
+            ),
+            dir("nix/store/eeee-etc/etc/nixos-wsl"),
+            file(
+                "nix/store/eeee-etc/etc/nixos-wsl/init.conf",
+                "user = nixos\nshell = /run/current-system/sw/bin/bash\n",
+            ),
+            dir("nix/store/eeee-etc/etc/systemd"),
+            dir("nix/store/eeee-etc/etc/systemd/system"),
+        ];
+        if activated {
+            entries.extend([
+                dir("etc"),
+                link_to("etc/static", "/nix/store/eeee-etc/etc"),
+                link_to("etc/systemd", "/etc/static/systemd"),
+                link_to("etc/wsl.conf", "/etc/static/wsl.conf"),
+                dir("etc/nixos-wsl"),
+                link_to("etc/nixos-wsl/init.conf", "/etc/static/nixos-wsl/init.conf"),
+                file(
+                    "etc/passwd",
+                    &format!("root:x:0:0::/root:{}\n", paths::INIT),
+                ),
+                file("etc/NIXOS", ""),
+                dir("bin"),
+                link_to("bin/sh", "/nix/store/bbbb-bash/bin/bash"),
+            ]);
+        }
+        entries
+    }
+
+    #[test]
+    fn a_nixos_tree_gets_no_masks_and_its_etc_is_read_through_the_store() {
+        for activated in [false, true] {
+            let tree = MemoryTree(nixos_tree(activated));
+            let plan = planned(&tree, None).expect("edits");
+            let paths = paths_of(&plan);
+            assert!(
+                !paths
+                    .iter()
+                    .any(|p| p.starts_with("etc/systemd") || p.starts_with("nix/")),
+                "{activated}: {paths:?}"
+            );
+            let wsl_conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+            let reading = wsl_conf::Reading::of(wsl_conf.as_bytes());
+            assert_eq!(reading.value("user.default").map(|v| v.0), Some("root"));
+            assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
+            // The declared init.conf: copied where there is no /etc, the link kept otherwise.
+            let init_conf = text_of(&plan, "etc/nixos-wsl/init.conf");
+            if activated {
+                assert_eq!(init_conf, None);
+                assert!(!paths.iter().any(|p| p == "bin/sh"));
+            } else {
+                assert_eq!(
+                    init_conf,
+                    Some("user = nixos\nshell = /run/current-system/sw/bin/bash\n")
+                );
+                let sh = plan
+                    .added
+                    .iter()
+                    .find(|a| a.meta.path == b"bin/sh")
+                    .expect("/bin/sh");
+                assert_eq!(
+                    sh.meta.kind,
+                    Kind::Symlink {
+                        target: format!("/{SYSTEM}/sw/bin/sh").into_bytes()
+                    }
+                );
+                assert_eq!(
+                    text_of(&plan, "etc/passwd"),
+                    Some(&*format!("root:x:0:0:root:/root:{}\n", paths::INIT))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_nixos_system_that_replaces_init_is_refused() {
+        let mut entries = nixos_tree(true);
+        for (path, _, data) in &mut entries {
+            if path.ends_with(b"spec.json") {
+                *data =
+                    br#"{"users":{"root":{"shell":"/run/current-system/sw/bin/bash"}}}"#.to_vec();
+            }
+        }
+        let err = planned(&MemoryTree(entries), None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("declares root's shell /run/current-system/sw/bin/bash"),
+            "{err}"
         );
     }
 }

@@ -29,6 +29,11 @@ pub enum Error {
     },
     /// The arguments do not make sense together.
     Usage(String),
+    /// `--out` names something a rename must not replace.
+    OutputNotAFile {
+        path: PathBuf,
+        what: &'static str,
+    },
     OutputInsideSource {
         output: PathBuf,
         source: PathBuf,
@@ -65,7 +70,7 @@ impl Error {
     pub fn bad_archive(path: &Path, problem: impl fmt::Display) -> Self {
         Error::BadArchive {
             path: path.to_owned(),
-            problem: problem.to_string(),
+            problem: crate::tar_head::printable(&problem.to_string()),
         }
     }
 }
@@ -80,6 +85,11 @@ impl fmt::Display for Error {
             }
             Error::BadEntry { path, problem } => write!(f, "{path}: {problem}"),
             Error::Usage(problem) => write!(f, "{problem} (see packer --help)"),
+            Error::OutputNotAFile { path, what } => write!(
+                f,
+                "{}: is a {what}; packer writes its archive only over a regular file or to a new name (the finished archive is renamed into place, which would replace the {what} itself); name a file",
+                path.display()
+            ),
             Error::OutputInsideSource { output, source } => write!(
                 f,
                 "the output {} is inside the source tree {}: it would pack itself; write it elsewhere",

@@ -1,6 +1,8 @@
 //! packer: turns a root filesystem into archives WSL imports. See `packer --help` and
 //! docs/packer.md.
 
+mod arch;
+mod binaries;
 mod check;
 mod cli;
 mod edits;
@@ -8,14 +10,20 @@ mod entry;
 mod error;
 mod gzip;
 mod header;
+mod json;
+mod nixos;
 mod pack;
+mod placement;
 mod progress;
+mod reserved;
 mod sink;
 mod source_dir;
 mod source_tar;
 mod sys;
+mod tar_head;
 mod temp;
 mod tree;
+mod wsl_conf;
 mod xattr;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +31,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use arch::Arch;
+use binaries::Binaries;
 use cli::{Cli, Command, DeflaterArg, FormatArg};
 use edits::DistributionConf;
 use error::Error;
@@ -33,6 +43,7 @@ use pack::{Format, Options};
 const DEFAULT_EPOCH: i64 = 1;
 
 fn main() -> ExitCode {
+    remove_temporary_files_on_termination();
     match run() {
         Ok(code) => code,
         Err(error) => {
@@ -47,8 +58,8 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode, Error> {
     let cli = Cli::parse();
-    if let Some(Command::Check { archive }) = cli.command {
-        return check::run(&archive);
+    if let Some(Command::Check { archive, arch }) = cli.command {
+        return check::run(&archive, arch.map(Arch::from));
     }
     let args = cli.pack;
     let (Some(source), Some(output)) = (args.rootfs, args.out) else {
@@ -86,15 +97,6 @@ fn run() -> Result<ExitCode, Error> {
             .map(usize::from)
             .unwrap_or(1)
     });
-    let init = args.init.unwrap_or_else(|| next_to_me("init"));
-    let installer = args.installer.unwrap_or_else(|| next_to_me("installer"));
-    require_file(&init, "init (build it with scripts/build, or pass --init)")?;
-    if format == Format::Installer {
-        require_file(
-            &installer,
-            "installer (build it with scripts/build, or pass --installer)",
-        )?;
-    }
     let options = Options {
         source,
         output,
@@ -105,8 +107,12 @@ fn run() -> Result<ExitCode, Error> {
             DeflaterArg::ZlibRs => Deflater::ZlibRs,
             DeflaterArg::Miniz => Deflater::Miniz,
         },
-        init,
-        installer,
+        binaries: Binaries {
+            init: args.init,
+            installer: args.installer,
+            arch: args.arch.map(Arch::from),
+            beside: beside_me(),
+        },
         default_user: args.default_user,
         distribution: Some(DistributionConf {
             name: args.name.unwrap_or_else(|| "NixOS".into()),
@@ -121,24 +127,22 @@ fn run() -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A binary shipped beside packer (target/dist holds all of them).
-fn next_to_me(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
+/// Ctrl-C, SIGTERM and SIGHUP remove packer's temporary files, then end packer by that
+/// signal. Blocked before any other thread exists, so the compressor threads inherit the mask
+/// and only this thread takes them.
+fn remove_temporary_files_on_termination() {
+    sys::block_termination();
+    std::thread::spawn(|| {
+        let signal = sys::wait_for_termination();
+        let _held = temp::remove_all_for_exit();
+        sys::die_of(signal)
+    });
 }
 
-fn require_file(path: &Path, what: &str) -> Result<(), Error> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(Error::Input {
-            path: path.to_owned(),
-            problem: format!("not a file; expected {what}"),
-        }),
-        Err(e) => Err(Error::Input {
-            path: path.to_owned(),
-            problem: format!("{e}; expected {what}"),
-        }),
-    }
+/// The folder packer runs from: scripts/build puts init and installer there (target/dist).
+fn beside_me() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }

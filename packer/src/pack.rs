@@ -3,15 +3,18 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wsl_common::manifest::Manifest;
 
+use crate::binaries::Binaries;
 use crate::edits::{self, DistributionConf, RootfsEdits};
 use crate::error::Error;
 use crate::gzip::{Deflater, ParallelGzip, Written};
 use crate::progress::{human, Progress};
+use crate::reserved::{installer_folder_problem, refuse_loops, INSTALLER_FOLDER};
 use crate::sink::{Added, Stats, TarSink};
 use crate::source_dir::{DirSource, HardLinks};
 use crate::source_tar::TarSource;
@@ -43,8 +46,7 @@ pub struct Options {
     pub level: u32,
     pub threads: usize,
     pub deflater: Deflater,
-    pub init: PathBuf,
-    pub installer: PathBuf,
+    pub binaries: Binaries,
     pub default_user: Option<String>,
     pub distribution: Option<DistributionConf>,
     /// `SOURCE_DATE_EPOCH`: no mtime in the archive is later.
@@ -83,6 +85,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
         }
         Err(e) => return Err(Error::write(&options.output, e)),
     }
+    refuse_unsafe_output(&options.output)?;
     let source_meta =
         fs::metadata(&options.source).map_err(|e| Error::read_path(&options.source, e))?;
     refuse_output_inside_source(&options.source, &options.output, source_meta.is_dir())?;
@@ -101,10 +104,16 @@ pub fn pack(options: &Options) -> Result<(), Error> {
             &mut xattrs,
         )?)
     };
+    refuse_reserved(&source, &options.source)?;
+    let chosen = options.binaries.choose(
+        source.lookup(),
+        &options.source,
+        options.format == Format::Installer,
+    )?;
     let edits = edits::rootfs(
         source.lookup(),
         &RootfsEdits {
-            init: &options.init,
+            init: &chosen.init,
             default_user: options.default_user.as_deref(),
             epoch: options.epoch,
             distribution: options
@@ -139,7 +148,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                     Source::Tar(t) => t.pack(sink, HardLinks::Dereference),
                 },
             )?;
-            temp.persist(&options.output)?;
+            temp.persist(&options.output, refuse_unsafe_output)?;
             summary(options, &stats, &written, &xattrs, None, started);
         }
         Format::Installer => {
@@ -166,7 +175,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
             };
             let os_release = edits::os_release(source.lookup())?;
             let tree = edits::installer_tree(
-                &options.installer,
+                &chosen.installer,
                 payload_temp.path(),
                 &manifest,
                 os_release,
@@ -183,7 +192,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                 false,
                 |_| Ok(()),
             )?;
-            temp.persist(&options.output)?;
+            temp.persist(&options.output, refuse_unsafe_output)?;
             summary(
                 options,
                 &stats,
@@ -224,6 +233,52 @@ fn write_tar_gz(
         .into_inner()
         .map_err(|e| Error::write(path, e.into_error()))?;
     Ok((stats, written))
+}
+
+/// packer renames its finished archive over `--out`: over a FIFO, a device or a symlink that
+/// would replace the thing itself (`--out /dev/null` made the machine's /dev/null a file), so
+/// only a regular file or a new name is accepted. Checked first, and again just before the
+/// rename.
+fn refuse_unsafe_output(output: &Path) -> Result<(), Error> {
+    let file_type = match fs::symlink_metadata(output) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::write(output, e)),
+    };
+    let what = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_symlink() {
+        "symlink"
+    } else if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "device"
+    } else {
+        "socket"
+    };
+    Err(Error::OutputNotAFile {
+        path: output.to_owned(),
+        what,
+    })
+}
+
+/// What the installer or init keeps for itself, and symlink loops `packer check` rejects.
+fn refuse_reserved(source: &Source, given: &Path) -> Result<(), Error> {
+    let lookup = source.lookup();
+    let has_children = match source {
+        Source::Dir(d) => d.has_children(INSTALLER_FOLDER),
+        Source::Tar(t) => t.has_children(INSTALLER_FOLDER),
+    };
+    let kind = lookup.node(INSTALLER_FOLDER).map(|n| n.kind);
+    if let Some(problem) = installer_folder_problem(kind, has_children) {
+        return Err(Error::BadEntry {
+            path: given.display().to_string(),
+            problem,
+        });
+    }
+    refuse_loops(lookup, &given.display().to_string())
 }
 
 /// Packing a tree into a file inside it would read the growing output back in.

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::{display, join, Kind, Meta};
 use crate::error::Error;
+use crate::reserved::{reserved_name_problem, RESERVED_PREFIX};
 use crate::sink::{Outcome, TarSink};
+use crate::temp;
 use crate::tree::{Lookup, Node, NodeKind};
 use crate::xattr::XattrFilter;
 
@@ -41,6 +43,14 @@ impl DirSource {
         } else {
             self.root.join(OsStr::from_bytes(path))
         }
+    }
+
+    /// Whether the directory at `path` has any entry: false when it is missing or no directory,
+    /// true when it cannot be listed (refusing is the safe answer).
+    pub fn has_children(&self, path: &[u8]) -> bool {
+        let host = self.host(path);
+        let is_dir = fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
+        is_dir && fs::read_dir(&host).map_or(true, |mut entries| entries.next().is_some())
     }
 
     /// Total bytes of regular files, for the progress bar's ETA (a cheap metadata-only walk).
@@ -114,6 +124,21 @@ impl Walk<'_, '_> {
             let path = join(&rel, &name);
             let host = self.source.host(&path);
             let metadata = fs::symlink_metadata(&host).map_err(|e| Error::read_path(&host, e))?;
+            if metadata.is_file() && temp::is_ours(metadata.dev(), metadata.ino()) {
+                // The output folder is inside the tree through a mount (the path check of
+                // `pack` cannot see that): never pack packer's own file.
+                eprintln!(
+                    "packer: warning: skipping {}: it is packer's own temporary file (the output folder is inside the source through a mount)",
+                    host.display()
+                );
+                continue;
+            }
+            if name.starts_with(RESERVED_PREFIX) {
+                return Err(Error::BadEntry {
+                    path: host.display().to_string(),
+                    problem: reserved_name_problem(&name),
+                });
+            }
             self.entry(sink, path.clone(), &metadata)?;
             if metadata.is_dir() {
                 self.dir(sink, path)?;
@@ -256,5 +281,21 @@ impl Lookup for DirSource {
             .read_to_end(&mut data)
             .map_err(|e| Error::read_path(&host, e))?;
         Ok(Some(data))
+    }
+
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        if self.node(path).map(|n| n.kind) != Some(NodeKind::Dir) {
+            return Vec::new();
+        }
+        let mut names: Vec<Vec<u8>> = fs::read_dir(self.host(path))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().as_bytes().to_vec())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_unstable();
+        names
     }
 }

@@ -1,6 +1,8 @@
 //! The one module with `unsafe`: zlib-rs through its zlib-compatible C API (libz-rs-sys),
 //! because only that API has `deflateTune`, which packer needs to give zlib-rs the match
-//! parameters of classic zlib (see [`crate::gzip`] and docs/packer.md).
+//! parameters of classic zlib (see [`crate::gzip`] and docs/packer.md); and the signal calls
+//! that let packer remove its temporary files on Ctrl-C, SIGTERM and SIGHUP (no safe wrapper
+//! for `sigwait` in rustix or std).
 
 use libz_rs_sys::{
     deflate, deflateEnd, deflateInit2_, deflateReset, deflateTune, z_stream, zlibVersion,
@@ -105,4 +107,68 @@ impl Drop for RawDeflate {
         // SAFETY: the stream was initialised and is ended exactly once, here.
         unsafe { deflateEnd(&mut *self.stream) };
     }
+}
+
+/// The signals that end packer early: on each, its temporary files are removed first.
+const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// The terminating signals not ignored when packer started: one ignored then (`nohup`
+/// ignores SIGHUP) stays ignored, and a blocked signal would be kept pending, not dropped.
+fn terminating_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set it is given; sigaddset only adds valid signal
+    // numbers to an initialised set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in TERMINATING.into_iter().filter(|&s| !ignored(s)) {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
+    }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and so in every thread it starts
+/// afterwards: called first thing in `main`, so that only [`wait_for_termination`] receives
+/// them.
+pub fn block_termination() {
+    let set = terminating_set();
+    // SAFETY: `set` is an initialised sigset_t; a null old-set pointer is allowed.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: a null new action only queries; `old` is a valid sigaction to fill.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Waits (in a thread of its own) until one of the blocked signals arrives; returns it.
+pub fn wait_for_termination() -> libc::c_int {
+    let set = terminating_set();
+    loop {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: `set` is initialised and `signal` is a valid place for the result.
+        if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+            return signal;
+        }
+    }
+}
+
+/// Ends the process by `signal` itself, as if packer had never caught it (the shell reports
+/// "Terminated", `$?` is 128 + N); exits with 128 + N should the signal not kill.
+pub fn die_of(signal: libc::c_int) -> ! {
+    // SAFETY: restoring the default action of a valid signal, unblocking it for this thread
+    // and sending it to this process are all defined for any thread at any time.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+    std::process::exit(128 + signal)
 }

@@ -27,6 +27,9 @@ pub trait Lookup {
     fn node(&self, path: &[u8]) -> Option<Node>;
     /// The content of the regular file at `path`, when small enough to be a config file.
     fn read_small(&self, path: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    /// The names in the directory at `path` itself (not through a symlink), sorted; empty
+    /// when there is none. Used to find a NixOS system in `/nix/store`.
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>>;
 }
 
 /// Follows symlinks in every component of `path` inside the tree; returns where it lands
@@ -91,6 +94,16 @@ impl Lookup for MemoryTree {
             .iter()
             .find(|(p, n, _)| p == path && n.kind == NodeKind::File)
             .map(|(_, _, c)| c.clone()))
+    }
+    fn children(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = self
+            .0
+            .iter()
+            .filter(|(p, _, _)| !p.is_empty() && parent(p) == Some(path))
+            .map(|(p, _, _)| p.rsplit(|&c| c == b'/').next().unwrap_or(p).to_vec())
+            .collect();
+        names.sort();
+        names
     }
 }
 

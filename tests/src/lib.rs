@@ -89,6 +89,8 @@ pub enum Variant {
     NixosTarballXz,
     /// The old NixOS-shaped Debian tree (Debian's systemd and /usr, a two-link activate).
     NixosShaped,
+    /// The Debian tree for aarch64 (Windows on ARM), made under qemu-user.
+    DebianArm64,
 }
 
 impl Variant {
@@ -101,6 +103,7 @@ impl Variant {
             Variant::NixosTarball => ("TEST_ROOTFS_NIXOS_TARBALL", "nixos-tarball"),
             Variant::NixosTarballXz => ("TEST_ROOTFS_NIXOS_TARBALL_XZ", "nixos-tarball-xz"),
             Variant::NixosShaped => ("TEST_ROOTFS_NIXOS_SHAPED", "nixos-shaped"),
+            Variant::DebianArm64 => ("TEST_ROOTFS_DEBIAN_ARM64", "debian-arm64"),
         }
     }
 }

@@ -941,3 +941,1093 @@ fn help_and_version() {
     let version = packer(&["--version".as_ref()]);
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("packer "));
 }
+
+// ---- Hardening (issue 10, packer items; issue 12, xz sources) ----------------------------
+
+/// Names left in `dir` (the output folder of a failed or interrupted run).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn pack_fails(src: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        "--quiet".as_ref(),
+        "--rootfs".as_ref(),
+        src.as_ref(),
+        "--out".as_ref(),
+        out.as_ref(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let output = packer(&args);
+    assert!(
+        !output.status.success(),
+        "packer {extra:?} succeeded on {}",
+        src.display()
+    );
+    output
+}
+
+/// A minimal tree: /etc with passwd, /bin/sh an ELF.
+fn small_tree(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    host_sh(&format!(
+        "mkdir -p {0}/etc {0}/bin && cp /bin/dash {0}/bin/sh && printf 'root:x:0:0::/root:/bin/sh\\n' > {0}/etc/passwd",
+        root.display()
+    ));
+    root
+}
+
+#[test]
+fn out_never_replaces_a_fifo_a_symlink_or_a_directory() {
+    require_root();
+    let dir = scratch_dir("packer-out-kinds");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(out_dir.join("folder")).expect("mkdir");
+    host_sh(&format!(
+        "cd {} && mkfifo fifo && echo keep > target && ln -s target link",
+        out_dir.display()
+    ));
+    for (name, what) in [
+        ("fifo", "is a FIFO"),
+        ("link", "is a symlink"),
+        ("folder", "is a directory"),
+    ] {
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&src, &out_dir.join(name), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+            assert!(
+                stderr.contains(what) && stderr.contains("name a file"),
+                "{name}: {stderr}"
+            );
+        }
+    }
+    let fifo = fs::symlink_metadata(out_dir.join("fifo")).expect("fifo");
+    assert!(fifo.file_type().is_fifo(), "the FIFO was replaced");
+    assert_eq!(
+        fs::read_link(out_dir.join("link")).expect("still a symlink"),
+        Path::new("target")
+    );
+    assert_eq!(
+        fs::read_to_string(out_dir.join("target")).expect("target"),
+        "keep\n"
+    );
+    assert!(out_dir.join("folder").is_dir());
+    assert_eq!(names_in(&out_dir), ["fifo", "folder", "link", "target"]);
+    // A regular file is replaced, as before.
+    fs::write(out_dir.join("old.tar.gz"), b"old").expect("old");
+    pack(&src, &out_dir.join("old.tar.gz"), &["--format", "rootfs"]);
+    assert_ne!(fs::read(out_dir.join("old.tar.gz")).expect("new"), b"old");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_source_nixos_wsl_folder_is_refused_in_both_formats() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-wsl");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let src = small_tree(&dir, "src");
+    // An empty /nixos-wsl loses nothing: packed as it is.
+    fs::create_dir(src.join("nixos-wsl")).expect("mkdir");
+    pack(&src, &out_dir.join("empty.tar.gz"), &["--format", "rootfs"]);
+    fs::remove_file(out_dir.join("empty.tar.gz")).expect("rm");
+
+    host_sh(&format!(
+        "mkdir -p {0}/nixos-wsl/flake && echo '{{ }}' > {0}/nixos-wsl/flake/configuration.nix && tar -C {0} -cf {1}/src.tar .",
+        src.display(),
+        dir.display()
+    ));
+    let tarball = dir.join("src.tar");
+    for source in [&src, &tarball] {
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(source, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("/nixos-wsl holds files")
+                    && stderr.contains("belongs to the installer")
+                    && stderr.contains(source.to_str().expect("utf-8")),
+                "{format} from {}: {stderr}",
+                source.display()
+            );
+            assert!(names_in(&out_dir).is_empty(), "{:?}", names_in(&out_dir));
+        }
+    }
+    // A symlink there is refused too.
+    host_sh(&format!(
+        "rm -r {0}/nixos-wsl && ln -s /home {0}/nixos-wsl",
+        src.display()
+    ));
+    let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nixos-wsl is a symlink"));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Writes a plain tar with python (as `python_tar`) and cuts it just before its last entry's
+/// header: a tar cut at an entry boundary, without end-of-archive blocks.
+fn tar_cut_before_last_entry(path: &Path) {
+    python_tar(
+        path,
+        "w",
+        "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n    add(t, 'etc/later', b'after the cut\\n')",
+    );
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import tarfile, sys, os\n\
+             t = tarfile.open(sys.argv[1]); cut = t.getmembers()[-1].offset; t.close()\n\
+             os.truncate(sys.argv[1], cut)",
+        ])
+        .arg(path)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_plain_tarball_cut_at_an_entry_boundary_is_refused() {
+    require_root();
+    let dir = scratch_dir("packer-cut-tar");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let cut = dir.join("cut.tar");
+    tar_cut_before_last_entry(&cut);
+    // GNU tar reads the cut archive without complaint: it is the end marker that is missing.
+    host_sh(&format!("tar -tf {} >/dev/null", cut.display()));
+    let output = pack_fails(&cut, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(cut.to_str().expect("utf-8"))
+            && stderr.contains("truncated")
+            && stderr.contains("after entry /etc/passwd")
+            && stderr.contains("end-of-archive"),
+        "{stderr}"
+    );
+    assert!(names_in(&out_dir).is_empty(), "{:?}", names_in(&out_dir));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Unmounts a bind mount made by a test, whatever the test's outcome.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_output_folder_reaching_into_the_source_through_a_bind_mount_is_not_packed() {
+    require_root();
+    let dir = scratch_dir("packer-bind-out");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(src.join("var/out")).expect("mkdir");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    host_sh(&format!(
+        "mount --bind {} {}",
+        src.join("var/out").display(),
+        out_dir.display()
+    ));
+    let mounted = Mounted(out_dir.clone());
+    let listing = |archive: &Path| {
+        let out = Command::new("tar")
+            .arg("-tzf")
+            .arg(archive)
+            .output()
+            .expect("tar");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rootfs = out_dir.join("x.tar.gz");
+    let output = pack(&src, &rootfs, &["--format", "rootfs"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("packer's own temporary file"),
+        "no warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files = listing(&rootfs);
+    assert!(files.contains("var/out/"), "{files}");
+    assert!(!files.contains(".tmp"), "packed its own file: {files}");
+
+    let installer = out_dir.join("i.tar.gz");
+    pack(&src, &installer, &["--format", "installer"]);
+    let payload = dir.join("payload.tar.gz");
+    host_sh(&format!(
+        "tar -xzOf {} nixos-wsl/rootfs.tar.gz > {}",
+        installer.display(),
+        payload.display()
+    ));
+    let files = listing(&payload);
+    assert!(files.contains("var/out/x.tar.gz"), "{files}");
+    assert!(!files.contains(".tmp"), "packed its own file: {files}");
+    drop(mounted);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn malformed_source_tarballs_are_refused_naming_the_entry() {
+    require_root();
+    let dir = scratch_dir("packer-malformed");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let base = "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "under a symlink",
+            "    add(t, 'usr', kind=tarfile.SYMTYPE, link='etc')\n    add(t, 'usr/x', b'x')",
+            &["/usr/x", "lies under /usr", "symlink", "Cannot extract through symlink"],
+        ),
+        (
+            "directory replaced by a file",
+            "    add(t, 'opt', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'opt/x', b'x')\n    add(t, 'opt', b'now a file')",
+            &["/opt/x", "lies under /opt", "makes a file"],
+        ),
+        ("empty name", "    add(t, '', b'x')", &["empty name", "after entry /etc/passwd"]),
+        (
+            "empty symlink target",
+            "    add(t, 'etc/l', kind=tarfile.SYMTYPE, link='')",
+            &["symlink /etc/l", "empty target"],
+        ),
+        (
+            "reserved prefix",
+            "    add(t, 'etc/.nixos-wsl-held.1', b'x')",
+            &["/etc/.nixos-wsl-held.1", "prefix .nixos-wsl-"],
+        ),
+        (
+            "hard link climbing out",
+            "    add(t, 'etc/h', kind=tarfile.LNKTYPE, link='../../etc/shadow')",
+            &["hard link /etc/h", "../../etc/shadow", "climbs out of the root"],
+        ),
+        (
+            "root not a directory",
+            "    add(t, './', b'x')",
+            &["root entry", "not a directory"],
+        ),
+    ];
+    for (what, entries, expect) in cases {
+        let tarball = dir.join("bad.tar");
+        python_tar(&tarball, "w", &format!("{base}{entries}"));
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&tarball, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+            for needle in expect.iter().chain(&[tarball.to_str().expect("utf-8")]) {
+                assert!(
+                    stderr.contains(needle),
+                    "{what}: {stderr:?} lacks {needle:?}"
+                );
+            }
+            assert!(
+                names_in(&out_dir).is_empty(),
+                "{what}: {:?}",
+                names_in(&out_dir)
+            );
+        }
+    }
+    // A directory source with a reserved name is refused too.
+    let src = small_tree(&dir, "src");
+    fs::write(src.join("etc/.nixos-wsl-installer.tmp"), b"x").expect("write");
+    let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("prefix .nixos-wsl-"));
+    assert!(names_in(&out_dir).is_empty());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_terminating_signal_removes_the_temporary_files() {
+    require_root();
+    let dir = scratch_dir("packer-signal");
+    let src = small_tree(&dir, "src");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    // Random data at level 9 on one thread: seconds of work, time enough to be interrupted.
+    host_sh(&format!(
+        "head -c 200000000 /dev/urandom > {}/big",
+        src.display()
+    ));
+    for (signal, number, format, temp) in [
+        ("TERM", 15, "rootfs", ".partial."),
+        ("INT", 2, "installer", ".payload."),
+        ("HUP", 1, "rootfs", ".partial."),
+    ] {
+        // Through python, which restores the default actions before it execs packer: a
+        // background job of a non-interactive shell starts with SIGINT ignored, nohup ignores
+        // SIGHUP, and packer keeps a signal ignored at its start ignored.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import os, signal, sys\n\
+                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n\
+                 os.execv(sys.argv[1], sys.argv[1:])",
+            ])
+            .arg(dist_bin("packer"))
+            .args([
+                "--quiet",
+                "--level",
+                "9",
+                "--threads",
+                "1",
+                "--format",
+                format,
+            ])
+            .arg("--rootfs")
+            .arg(&src)
+            .arg("--out")
+            .arg(out_dir.join("x.tar.gz"))
+            .spawn()
+            .expect("packer starts");
+        let started = std::time::Instant::now();
+        while !names_in(&out_dir).iter().any(|n| n.contains(temp)) {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "{signal}: packer ended before its temporary file showed"
+            );
+            assert!(
+                started.elapsed().as_secs() < 120,
+                "{signal}: no temporary file after 120 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        host_sh(&format!("kill -{signal} {}", child.id()));
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(number),
+            "{signal}: packer should end by the signal, got {status:?}"
+        );
+        assert!(
+            names_in(&out_dir).is_empty(),
+            "{signal}: left behind: {:?}",
+            names_in(&out_dir)
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn packer_refuses_symlink_loops_its_check_rejects() {
+    require_root();
+    let dir = scratch_dir("packer-loops");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    for (what, setup) in [
+        ("/etc", "rm -r etc && ln -s etc2 etc && ln -s etc etc2"),
+        (
+            "/bin/sh",
+            "rm bin/sh && ln -s sh2 bin/sh && ln -s /bin/sh bin/sh2",
+        ),
+    ] {
+        let src = small_tree(&dir, "src");
+        host_sh(&format!("cd {} && {setup}", src.display()));
+        for format in ["rootfs", "installer"] {
+            let output = pack_fails(&src, &out_dir.join("x.tar.gz"), &["--format", format]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains(&format!("{}: {what}", src.display()))
+                    && stderr.contains("symlink loop"),
+                "{what}: {stderr}"
+            );
+            assert!(names_in(&out_dir).is_empty());
+        }
+        fs::remove_dir_all(&src).expect("rm");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_handles_incremental_archives_labels_random_data_and_entries_under_symlinks() {
+    require_root();
+    let dir = scratch_dir("packer-check-hardening");
+    let src = small_tree(&dir, "src");
+    let (s, d) = (src.display(), dir.display());
+    host_sh(&format!(
+        "tar -C {s} --listed-incremental={d}/snapshot -czf {d}/incremental.tar.gz . && tar -C {s} -V 'my label' -czf {d}/label.tar.gz . && head -c 100000 /dev/urandom > {d}/random.tar"
+    ));
+    for (name, expect) in [
+        ("incremental.tar.gz", "GNU incremental archive"),
+        ("label.tar.gz", "GNU volume label \"my label\""),
+    ] {
+        let output = check(&dir.join(name));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}: {stdout}");
+        assert!(
+            stdout.contains(expect) && stdout.contains("0 errors"),
+            "{name}: {stdout}"
+        );
+        // packer reads them as sources too.
+        pack(
+            &dir.join(name),
+            &dir.join(format!("packed-{name}")),
+            &["--format", "rootfs"],
+        );
+    }
+    let output = check(&dir.join("random.tar"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not start with a tar header"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.len() < 300 && !stderr.contains('\u{fffd}') && stderr.is_ascii(),
+        "raw bytes in {stderr:?}"
+    );
+
+    let ok = "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')\n";
+    let under = dir.join("under.tar.gz");
+    python_tar(
+        &under,
+        "w:gz",
+        &format!("{ok}    add(t, 'etc/systemd', kind=tarfile.SYMTYPE, link='/usr/etc/systemd')\n    add(t, 'etc/systemd/system/x.service', kind=tarfile.SYMTYPE, link='/dev/null')"),
+    );
+    let output = check(&under);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("/etc/systemd/system/x.service lies under /etc/systemd")
+            && stdout.contains("Cannot extract through symlink"),
+        "{stdout}"
+    );
+
+    let climbing = dir.join("climbing.tar.gz");
+    python_tar(
+        &climbing,
+        "w:gz",
+        &format!("{ok}    add(t, 'etc/h', kind=tarfile.LNKTYPE, link='../../etc/shadow')"),
+    );
+    let stdout = String::from_utf8_lossy(&check(&climbing).stdout).into_owned();
+    assert!(
+        stdout.contains("../../etc/shadow, which climbs out of the root"),
+        "{stdout}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_xz_source_packs_to_the_same_archive_as_the_plain_tar() {
+    require_root();
+    let dir = scratch_dir("packer-xz");
+    let src = fixture(&dir);
+    let (s, d) = (src.display(), dir.display());
+    // Named .tar on purpose: the compression is told by content, not by name.
+    host_sh(&format!(
+        "tar -C {s} --xattrs --xattrs-include='*' -cf {d}/plain.tar . && xz -T1 -c {d}/plain.tar > {d}/xz-inside.tar && gzip -c {d}/plain.tar > {d}/gz-inside.tar"
+    ));
+    for format in ["rootfs", "installer"] {
+        let plain = dir.join(format!("plain-{format}.tar.gz"));
+        pack(&dir.join("plain.tar"), &plain, &["--format", format]);
+        for compressed in ["xz-inside.tar", "gz-inside.tar"] {
+            let packed = dir.join(format!("{compressed}-{format}.tar.gz"));
+            pack(&dir.join(compressed), &packed, &["--format", format]);
+            assert!(
+                fs::read(&plain).expect("plain") == fs::read(&packed).expect("packed"),
+                "{compressed} ({format}) packs differently from the plain tar"
+            );
+        }
+    }
+    // A damaged xz stream is refused with the source's name.
+    let bytes = fs::read(dir.join("xz-inside.tar")).expect("xz");
+    let damaged = dir.join("damaged.tar.xz");
+    fs::write(&damaged, &bytes[..bytes.len() / 2]).expect("write");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let output = pack_fails(&damaged, &out_dir.join("x.tar.gz"), &["--format", "rootfs"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("xz data is damaged or truncated")
+            && stderr.contains(damaged.to_str().expect("utf-8")),
+        "{stderr}"
+    );
+    assert!(names_in(&out_dir).is_empty());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What packer writes into a root filesystem on real WSL and real NixOS (p-nixos): wsl.conf as
+// WSL reads it, re-packing an exported distribution, added files never through a symlink of
+// the source, and NixOS sources (bare system tarballs, activated trees, stock systems).
+// ---------------------------------------------------------------------------------------------
+
+/// What WSL reads from a wsl.conf, by its rules (microsoft/WSL
+/// src/shared/configfile/configfile.cpp): `#` comments, `[section]` and `key = value` with
+/// names of letters and digits, matched in any case; the first invalid line ends the parse;
+/// the first of duplicate keys wins. Values: unquoted, up to a `#`, trimmed (the files here
+/// have no quotes or escapes). An oracle of its own, not packer's parser.
+fn wsl_reads(text: &str) -> Vec<(String, String)> {
+    let name_ok = |n: &str| {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && n.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let mut section = String::new();
+    let mut read: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches([' ', '\t']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((name, after))
+                    if name_ok(name)
+                        && (after.trim().is_empty() || after.trim_start().starts_with('#')) =>
+                {
+                    section = name.to_owned();
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            break;
+        };
+        let key = key.trim_end_matches([' ', '\t']);
+        if !name_ok(key) || value.contains('"') || value.contains('\\') {
+            break;
+        }
+        let name = format!("{section}.{key}").to_ascii_lowercase();
+        let value = value.split('#').next().unwrap_or("").trim().to_owned();
+        if !read.iter().any(|(n, _)| *n == name) {
+            read.push((name, value));
+        }
+    }
+    read
+}
+
+fn wsl_value(text: &str, name: &str) -> Option<String> {
+    wsl_reads(text)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn the_wsl_conf_oracle_reads_as_wsl_does() {
+    let read =
+        wsl_reads("[User]\nDefault = alice # me\n[user]\ndefault=bob\n; x\n[boot]\nsystemd=true\n");
+    assert_eq!(read, vec![("user.default".to_owned(), "alice".to_owned())]);
+}
+
+#[test]
+fn wsl_conf_keeps_the_sources_settings_behind_root_as_wsls_default_user() {
+    require_root();
+    let dir = scratch_dir("packer-wsl-conf");
+    let src = fixture(&dir);
+    let source_conf = "# the source's own\n[User]\nDefault=nixos\n; a comment WSL cannot parse\n[boot]\nsystemd=true\n[interop]\nappendWindowsPath = false\n[network]\nhostname = fixture\n";
+    fs::write(src.join("etc/wsl.conf"), source_conf).expect("wsl.conf");
+    assert_eq!(
+        wsl_value(source_conf, "boot.systemd"),
+        None,
+        "WSL itself never reads the source's [boot] (the ';' line stops it)"
+    );
+    for (format, name) in [
+        ("rootfs", "rootfs.tar.gz"),
+        ("installer", "installer.tar.gz"),
+    ] {
+        let out = dir.join(name);
+        let output = pack(&src, &out, &["--format", format]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("/etc/wsl.conf line 4: commented out"),
+            "the ';' line is named: {stderr}"
+        );
+        let report = check(&out);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(report.status.success(), "{format}: {report_text}");
+        assert!(!report_text.contains("wsl.conf"), "{format}: {report_text}");
+        let mut into = dir.join(format!("{format}-x"));
+        extract("bsdtar", &out, &into);
+        if format == "installer" {
+            let payload = into.join("nixos-wsl/rootfs.tar.gz");
+            into = dir.join("payload-x");
+            extract("bsdtar", &payload, &into);
+        }
+        let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
+        let read = wsl_reads(&conf);
+        assert_eq!(
+            wsl_value(&conf, "user.default").as_deref(),
+            Some("root"),
+            "{conf}"
+        );
+        assert_eq!(
+            read.iter().filter(|(n, _)| n == "user.default").count(),
+            1,
+            "{conf}"
+        );
+        for (key, value) in [
+            ("boot.systemd", "true"),
+            ("interop.appendwindowspath", "false"),
+            ("network.hostname", "fixture"),
+        ] {
+            assert_eq!(
+                wsl_value(&conf, key).as_deref(),
+                Some(value),
+                "{key}: {conf}"
+            );
+        }
+        assert!(
+            conf.contains("# the source's own\n")
+                && conf.contains("#~ ; a comment WSL cannot parse\n"),
+            "the source's text is kept: {conf}"
+        );
+        let init_conf =
+            fs::read_to_string(into.join("etc/nixos-wsl/init.conf")).expect("init.conf");
+        assert!(init_conf.contains("user = nixos\n"), "{init_conf}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_reports_what_wsl_never_reads_in_wsl_conf() {
+    let dir = scratch_dir("packer-check-wsl-conf");
+    let archive = dir.join("conf.tar.gz");
+    let conf = "[user]\\ndefault=root\\n[boot]\\nsystemd=maybe\\ncolour=red\\n[boot]\\nSystemd=true\\n; x\\n[interop]\\nenabled=false\\n";
+    python_tar(
+        &archive,
+        "w:gz",
+        &format!(
+            "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/{INIT}\\n')\n    add(t, 'etc/wsl.conf', b'{conf}')"
+        ),
+    );
+    let output = check(&archive);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    for needle in [
+        "error: /etc/wsl.conf line 8: WSL stops reading here (WSL's comments start with '#', not ';'",
+        "interop.enabled (line 10)",
+        "warning: /etc/wsl.conf line 4: boot.systemd = \"maybe\" is not a boolean",
+        "warning: /etc/wsl.conf line 5: unknown key boot.colour",
+        "warning: /etc/wsl.conf line 7: boot.Systemd again: WSL keeps line 4's value",
+    ] {
+        assert!(report.contains(needle), "{needle:?} not in:\n{report}");
+    }
+
+    // init is root's shell but WSL would start someone else.
+    let archive = dir.join("user.tar.gz");
+    python_tar(
+        &archive,
+        "w:gz",
+        &format!(
+            "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/{INIT}\\n')\n    add(t, 'etc/wsl.conf', b'[User]\\nDefault = alice\\n')"
+        ),
+    );
+    let output = check(&archive);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    assert!(
+        report.contains("WSL starts sessions as \"alice\", not root, so they bypass init"),
+        "{report}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn repacking_an_exported_distribution_is_idempotent() {
+    require_root();
+    let dir = scratch_dir("packer-repack");
+    let src = fixture(&dir);
+    let first = dir.join("first.tar.gz");
+    pack(&src, &first, &["--format", "rootfs"]);
+    // What `wsl --import` then `wsl --export` give: the tree bsdtar extracts, packed again.
+    let exported = dir.join("exported");
+    extract("bsdtar", &first, &exported);
+    let init_conf =
+        fs::read_to_string(exported.join("etc/nixos-wsl/init.conf")).expect("init.conf");
+    assert!(
+        init_conf.contains("shell = /bin/sh\n") && !init_conf.contains("nixos-wsl/init\n"),
+        "{init_conf}"
+    );
+    let second = dir.join("second.tar.gz");
+    let output = pack(&exported, &second, &["--format", "rootfs"]);
+    assert!(
+        output.stderr.is_empty(),
+        "no warning: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let again = dir.join("again");
+    extract("bsdtar", &second, &again);
+    for file in ["etc/nixos-wsl/init.conf", "etc/wsl.conf", "etc/passwd"] {
+        assert_eq!(
+            fs::read(again.join(file)).expect(file),
+            fs::read(exported.join(file)).expect(file),
+            "{file} changed on re-packing"
+        );
+    }
+    assert_eq!(
+        describe(&exported),
+        describe(&again),
+        "re-packing changes the tree"
+    );
+    assert_eq!(
+        fs::read(&first).expect("first"),
+        fs::read(&second).expect("second"),
+        "re-packing gives other bytes"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn added_files_never_go_through_a_symlink_of_the_source() {
+    require_root();
+    let dir = scratch_dir("packer-symlinked");
+    let src = dir.join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    // /etc -> usr/etc, /etc/systemd -> ../lib/systemd, /usr/libexec -> lib, /sbin -> usr/bin.
+    host_sh(&format!(
+        "cd {}
+         mkdir -p bin usr/etc usr/lib/systemd/system usr/bin
+         cp /bin/dash bin/sh
+         ln -s usr/etc etc && ln -s ../lib/systemd usr/etc/systemd && ln -s lib usr/libexec && ln -s usr/bin sbin
+         printf 'root:x:0:0:root:/root:/bin/sh\\n' > usr/etc/passwd
+         printf 'root:x:0:\\n' > usr/etc/group
+         printf 'root:*:1:0:99999:7:::\\n' > usr/etc/shadow && chmod 0640 usr/etc/shadow",
+        src.display()
+    ));
+    let out_installer = dir.join("installer.tar.gz");
+    let out_rootfs = dir.join("rootfs.tar.gz");
+    pack(&src, &out_installer, &[]);
+    pack(&src, &out_rootfs, &["--format", "rootfs"]);
+    let report = check(&out_rootfs);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+    // bsdtar refuses to extract through a symlink: this is WSL's import.
+    let into = dir.join("x");
+    extract("bsdtar", &out_rootfs, &into);
+    assert_eq!(
+        fs::read_link(into.join("etc")).expect("etc").to_str(),
+        Some("usr/etc")
+    );
+    let passwd = fs::read_to_string(into.join("usr/etc/passwd")).expect("passwd");
+    assert!(
+        passwd.starts_with(&format!("root:x:0:0:root:/root:/{INIT}\n")),
+        "{passwd}"
+    );
+    assert!(into.join("usr/lib/nixos-wsl/init").is_file());
+    assert!(into.join("usr/etc/nixos-wsl/init.conf").is_file());
+    assert!(into.join("usr/etc/wsl.conf").is_file());
+    assert_eq!(
+        fs::read_link(into.join("usr/bin/init"))
+            .expect("/sbin/init")
+            .to_str(),
+        Some(&*format!("/{INIT}"))
+    );
+    assert_eq!(
+        fs::read_link(into.join("usr/lib/systemd/system/tmp.mount"))
+            .expect("mask")
+            .to_str(),
+        Some("/dev/null")
+    );
+    // The installer refuses a payload with an entry under a symlink; this one installs.
+    let root = dir.join("root");
+    extract("bsdtar", &out_installer, &root);
+    let output = Command::new(dist_bin("installer"))
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .expect("installer runs");
+    assert!(
+        output.status.success(),
+        "the installer refuses the payload: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(root.join("usr/lib/nixos-wsl/init").is_file());
+
+    // A symlink that leads nowhere on the way: refused by name, nothing left behind.
+    host_sh(&format!(
+        "cd {} && rm usr/libexec && ln -s /opt/libexec usr/libexec",
+        src.display()
+    ));
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let output = packer(&[
+        "--rootfs".as_ref(),
+        src.as_os_str(),
+        "--out".as_ref(),
+        out_dir.join("x.tar.gz").as_os_str(),
+    ]);
+    assert_fails_cleanly(
+        &output,
+        &out_dir,
+        &[
+            "/usr/libexec/nixos-wsl/init",
+            "leads through a symlink to /opt/libexec/nixos-wsl",
+        ],
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+const NIX_SYSTEM: &str = "nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05";
+const NIX_ETC: &str = "nix/store/1123456789abcdfghijklmnpqrsvwxyz-etc";
+const NIX_SW: &str = "nix/store/2123456789abcdfghijklmnpqrsvwxyz-system-path";
+const NIX_BASH: &str = "nix/store/3123456789abcdfghijklmnpqrsvwxyz-bash-5.2";
+
+/// A small NixOS system in `root`: its store (bash, an etc with wsl.conf and init.conf, a
+/// system with `activate` naming its users file), as `make-system-tarball` ships it (no /etc,
+/// no profile, a `nix-path-registration`); `activated` adds what activation and
+/// `nixos-install` leave: /etc links through /etc/static (systemd/system included), the
+/// profile, /bin/sh, /etc/passwd. `root_shell`: what the users file declares for root;
+/// `default_user`: the declared wsl.conf's `[user] default`.
+fn nixos_tree(root: &Path, root_shell: &str, default_user: &str, activated: bool) {
+    let users = "nix/store/4123456789abcdfghijklmnpqrsvwxyz-users-groups.json";
+    host_sh(&format!(
+        "mkdir -p {r} && cd {r}
+         mkdir -p {NIX_BASH}/bin {NIX_SW}/bin {NIX_ETC}/etc/nixos-wsl {NIX_ETC}/etc/systemd/system {NIX_SYSTEM}
+         cp /bin/dash {NIX_BASH}/bin/bash && ln -s bash {NIX_BASH}/bin/sh
+         ln -s /{NIX_BASH}/bin/bash {NIX_SW}/bin/bash && ln -s /{NIX_BASH}/bin/sh {NIX_SW}/bin/sh
+         printf '[user]\\ndefault={default_user}\\n\\n[boot]\\nsystemd=true\\n' > {NIX_ETC}/etc/wsl.conf
+         printf 'user = nixos\\nshell = /run/current-system/sw/bin/bash\\n' > {NIX_ETC}/etc/nixos-wsl/init.conf
+         printf 'NAME=NixOS\\nID=nixos\\n' > {NIX_ETC}/etc/os-release
+         echo '[Unit]' > {NIX_ETC}/etc/systemd/system/multi-user.target
+         printf '{{\"mutableUsers\":true,\"users\":[{{\"name\":\"root\",\"uid\":0,\"shell\":\"{root_shell}\"}},{{\"name\":\"nixos\",\"uid\":1000,\"shell\":\"/run/current-system/sw/bin/bash\"}}],\"groups\":[]}}' > {users}
+         printf '#!/bin/sh\\n/nix/store/x-perl/bin/perl -w /nix/store/y-update-users-groups.pl /{users}\\n' > {NIX_SYSTEM}/activate
+         chmod 0555 {NIX_SYSTEM}/activate
+         ln -s /{NIX_ETC}/etc {NIX_SYSTEM}/etc && ln -s /{NIX_SW} {NIX_SYSTEM}/sw
+         echo registration > nix-path-registration",
+        r = root.display()
+    ));
+    if activated {
+        host_sh(&format!(
+            "cd {r} && rm nix-path-registration
+             mkdir -p etc/nixos-wsl bin usr/bin nix/var/nix/profiles root
+             ln -s /{NIX_ETC}/etc etc/static
+             for f in wsl.conf os-release systemd; do ln -s /etc/static/$f etc/$f; done
+             ln -s /etc/static/nixos-wsl/init.conf etc/nixos-wsl/init.conf
+             touch etc/NIXOS
+             printf 'root:x:0:0:System administrator:/root:{root_shell}\\nnixos:x:1000:100::/home/nixos:/run/current-system/sw/bin/bash\\n' > etc/passwd
+             printf 'root:x:0:\\nusers:x:100:\\n' > etc/group
+             printf 'root:!:1::::::\\n' > etc/shadow && chmod 0640 etc/shadow
+             ln -s /{NIX_BASH}/bin/sh bin/sh
+             ln -s /{NIX_SW}/bin/env usr/bin/env
+             ln -s system-1-link nix/var/nix/profiles/system && ln -s /{NIX_SYSTEM} nix/var/nix/profiles/system-1-link",
+            r = root.display()
+        ));
+    }
+}
+
+fn tar_listing(archive: &Path) -> String {
+    let out = Command::new("tar")
+        .arg("-tvzf")
+        .arg(archive)
+        .output()
+        .expect("tar lists");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_bare_nixos_system_tarball_gets_etc_from_its_declared_system() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-bare");
+    let tree = dir.join("tree");
+    nixos_tree(&tree, &format!("/{INIT}"), "root", false);
+    let tarball = dir.join("nixos-system.tar.gz");
+    host_sh(&format!(
+        "tar -C {} --numeric-owner -czf {} .",
+        tree.display(),
+        tarball.display()
+    ));
+    for (format, name) in [
+        ("rootfs", "rootfs.tar.gz"),
+        ("installer", "installer.tar.gz"),
+    ] {
+        let out = dir.join(name);
+        let output = pack(&tarball, &out, &["--format", format]);
+        assert!(
+            output.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = check(&out);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(
+            report.status.success() && report_text.contains(" 0 errors,"),
+            "{format}: {report_text}"
+        );
+        let mut into = dir.join(format!("{format}-x"));
+        extract("bsdtar", &out, &into);
+        if format == "installer" {
+            let payload = into.join("nixos-wsl/rootfs.tar.gz");
+            assert!(!tar_listing(&payload).contains(" etc/systemd"));
+            into = dir.join("payload-x");
+            extract("bsdtar", &payload, &into);
+        } else {
+            assert!(
+                !tar_listing(&out).contains(" etc/systemd"),
+                "no masks for NixOS"
+            );
+        }
+        let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
+        assert_eq!(
+            wsl_value(&conf, "user.default").as_deref(),
+            Some("root"),
+            "{conf}"
+        );
+        assert_eq!(
+            wsl_value(&conf, "boot.systemd").as_deref(),
+            Some("true"),
+            "{conf}"
+        );
+        assert_eq!(
+            fs::read_to_string(into.join("etc/nixos-wsl/init.conf")).expect("init.conf"),
+            "user = nixos\nshell = /run/current-system/sw/bin/bash\n",
+            "the declared init.conf, where init reads it before the first activation"
+        );
+        assert_eq!(
+            fs::read_link(into.join("bin/sh"))
+                .expect("/bin/sh")
+                .to_str(),
+            Some(&*format!("/{NIX_SYSTEM}/sw/bin/sh"))
+        );
+        assert!(!into.join("etc/systemd").exists());
+        let passwd = fs::read_to_string(into.join("etc/passwd")).expect("passwd");
+        assert_eq!(passwd, format!("root:x:0:0:root:/root:/{INIT}\n"));
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_activated_nixos_tree_keeps_its_store_links() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-activated");
+    let tree = dir.join("tree");
+    nixos_tree(&tree, &format!("/{INIT}"), "nixos", true);
+    let out = dir.join("rootfs.tar.gz");
+    let output = pack(&tree, &out, &["--format", "rootfs"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("WSL reads default user \"nixos\" from it"),
+        "the declared wsl.conf is warned about: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing = tar_listing(&out);
+    // Masks written through the link made an archive bsdtar refuses (issue 12, item 3).
+    assert!(
+        !listing.contains(" etc/systemd/system/"),
+        "nothing under /etc/systemd/system: {listing}"
+    );
+    let into = dir.join("x");
+    extract("bsdtar", &out, &into);
+    assert_eq!(
+        fs::read_link(into.join("etc/systemd"))
+            .expect("etc/systemd")
+            .to_str(),
+        Some("/etc/static/systemd")
+    );
+    assert_eq!(
+        fs::read_link(into.join("etc/nixos-wsl/init.conf"))
+            .expect("the declared init.conf stays a link")
+            .to_str(),
+        Some("/etc/static/nixos-wsl/init.conf")
+    );
+    let conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf, now a file");
+    assert_eq!(
+        wsl_value(&conf, "user.default").as_deref(),
+        Some("root"),
+        "{conf}"
+    );
+    assert_eq!(
+        wsl_value(&conf, "boot.systemd").as_deref(),
+        Some("true"),
+        "{conf}"
+    );
+    assert_eq!(
+        fs::read_to_string(into.join(format!("{NIX_ETC}/etc/wsl.conf"))).expect("store file"),
+        "[user]\ndefault=nixos\n\n[boot]\nsystemd=true\n",
+        "the store is never written"
+    );
+    let report = check(&out);
+    let report_text = String::from_utf8_lossy(&report.stdout);
+    // The declared wsl.conf comes back at activation and starts nixos: reported.
+    assert!(!report.status.success(), "{report_text}");
+    assert!(
+        report_text.contains(
+            "the system declares an /etc/wsl.conf that activation puts in place of packer's"
+        ),
+        "{report_text}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stock_nixos_system_is_refused_and_check_says_why() {
+    require_root();
+    let dir = scratch_dir("packer-nixos-stock");
+    let out_dir = dir.join("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    for activated in [false, true] {
+        let tree = dir.join(format!("tree-{activated}"));
+        nixos_tree(&tree, "/run/current-system/sw/bin/bash", "root", activated);
+        let output = packer(&[
+            "--rootfs".as_ref(),
+            tree.as_os_str(),
+            "--out".as_ref(),
+            out_dir.join("x.tar.gz").as_os_str(),
+        ]);
+        assert_fails_cleanly(
+            &output,
+            &out_dir,
+            &[
+                "users-groups.json: the NixOS system",
+                "declares root's shell /run/current-system/sw/bin/bash",
+                "activation",
+                "nixosModules.default",
+            ],
+        );
+        // The same system packed by other means: `packer check` reports it.
+        let archive = dir.join(format!("stock-{activated}.tar.gz"));
+        host_sh(&format!(
+            "tar -C {} --numeric-owner -czf {} .",
+            tree.display(),
+            archive.display()
+        ));
+        let report = check(&archive);
+        let report_text = String::from_utf8_lossy(&report.stdout);
+        assert!(!report.status.success(), "{report_text}");
+        assert!(
+            report_text.contains("declares root's shell /run/current-system/sw/bin/bash"),
+            "{report_text}"
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sources_capitalised_default_user_runs_the_sessions_inside_systemd() {
+    require_root();
+    let dir = scratch_dir("packer-wsl-conf-boot");
+    let src = dir.join("src");
+    host_sh(&format!(
+        "cp -a {}/. {}",
+        wsl_sim::rootfs(wsl_sim::Variant::Debian).display(),
+        src.display()
+    ));
+    fs::write(
+        src.join("etc/wsl.conf"),
+        "[User]\nDefault=nixos\n; WSL stops reading here\n[network]\nhostname = packed\n",
+    )
+    .expect("wsl.conf");
+    let out = dir.join("rootfs.tar.gz");
+    pack(&src, &out, &["--format", "rootfs"]);
+    let distro = Distro::import(&out).unwrap_or_else(|e| panic!("import failed: {e}"));
+    // WSL starts root (init), init runs the session as nixos inside systemd's namespace.
+    let output = distro.run(&["--", "id -un; cat /proc/1/comm"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["nixos", "systemd"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(distro);
+    let _ = fs::remove_dir_all(&dir);
+}

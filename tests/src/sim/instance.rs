@@ -11,13 +11,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::{Error, Result};
+use super::pid1::Options;
 use super::state::{start_time, Instance, State};
 use super::{cgroup, sys};
 
 /// Starts PID 1 for `state`'s distribution and returns once its mounts are in place.
-/// The caller holds the state lock.
-pub fn start(state: &State, name: &str) -> Result<Instance> {
+/// The caller holds the state lock. /etc/wsl.conf is read here, once per instance start
+/// (WslDistributionConfig.cpp:62-68), into the state, where every later step reads it.
+pub fn start(state: &State, name: &str, options: &Options) -> Result<Instance> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot find", "/proc/self/exe", e))?;
+    let conf_text = std::fs::read_to_string(state.distro.join("etc/wsl.conf")).unwrap_or_default();
+    let conf_path = state.conf_path();
+    std::fs::write(&conf_path, &conf_text).map_err(|e| Error::io("cannot write", &conf_path, e))?;
+    state.record_options(options)?;
     let log_path = state.log_path();
     let log = File::create(&log_path).map_err(|e| Error::io("cannot create", &log_path, e))?;
     let mut keeper = Command::new(&exe);
@@ -26,6 +32,8 @@ pub fn start(state: &State, name: &str) -> Result<Instance> {
         .arg(&state.distro)
         .arg(name)
         .arg(state.key())
+        .env(Options::WSLG_ENV, if options.wslg { "1" } else { "0" })
+        .env(Options::UID_ENV, options.default_uid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);
@@ -42,6 +50,9 @@ pub fn start(state: &State, name: &str) -> Result<Instance> {
         let Ok(line) = line else { break };
         if let Some(n) = line.strip_prefix("pid ") {
             pid = n.trim().parse::<u32>().ok();
+        } else if let Some(warning) = line.strip_prefix("warning ") {
+            // WSL's EMIT_USER_WARNING: shown on the console of the session that started it.
+            eprintln!("wsl: {warning}");
         } else if line == "ready" {
             ready = true;
         }
@@ -79,12 +90,19 @@ pub fn keeper(distro: &Path, name: &str, key: &str) -> Result<()> {
     let flags = sys::CLONE_NEWPID;
     sys::unshare(flags).map_err(|e| Error::Boot(format!("unshare: {e}")))?;
     // The child is PID 1 of the new PID namespace.
-    let mut pid1 = Command::new("/proc/self/exe")
-        .arg0("/init")
+    let state = State::for_distro(distro)?;
+    let mut pid1 = Command::new("/proc/self/exe");
+    pid1.arg0("/init")
         .arg("__pid1")
         .arg(distro)
         .arg(name)
-        .stdin(Stdio::null())
+        .arg(state.conf_path())
+        .stdin(Stdio::null());
+    // The VM's own cgroup view: WSL gives the distribution no cgroup namespace
+    // (main.cpp:3027), but the simulator's "VM" is a cgroup of the host, so PID 1 is born in a
+    // namespace rooted there, which every session shares.
+    sys::unshare_cgroup_in_child(&mut pid1);
+    let mut pid1 = pid1
         .spawn()
         .map_err(|e| Error::io("cannot start PID 1 from", "/proc/self/exe", e))?;
     println!("pid {}", pid1.id());
@@ -96,18 +114,36 @@ pub fn keeper(distro: &Path, name: &str, key: &str) -> Result<()> {
     let _ = sys::silence_stdout();
     let status = pid1.wait();
     eprintln!("wsl-sim: PID 1 ended: {status:?}");
-    if let (Some(instance), Ok(state)) = (instance, State::for_distro(distro)) {
+    if let Some(instance) = instance {
         state.forget(instance);
     }
     cgroup::remove(key);
     Ok(())
 }
 
-/// `wsl --terminate`: kills PID 1, which takes the whole PID namespace with it.
+/// `wsl --terminate` (init.cpp:2796-2836): with systemd, `systemctl poweroff` and up to
+/// `boot.initTimeout` for it; then (or at once without systemd) `reboot()`, which in a PID
+/// namespace kills its PID 1 and with it the whole namespace: a SIGKILL here.
 pub fn terminate(state: &State) -> Result<()> {
     let Some(instance) = state.running() else {
         return Err(Error::NotRunning(state.distro.clone()));
     };
+    let conf = state.conf();
+    if conf.systemd {
+        let exe =
+            std::env::current_exe().map_err(|e| Error::io("cannot find", "/proc/self/exe", e))?;
+        let _ = Command::new(exe)
+            .arg("__poweroff")
+            .arg(&state.distro)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + conf.init_timeout;
+        while start_time(instance.pid) == Some(instance.start_time) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     sys::kill(instance.pid, libc::SIGKILL)
         .map_err(|e| Error::io("cannot kill PID 1 of", &state.distro, e))?;
     let deadline = Instant::now() + Duration::from_secs(10);

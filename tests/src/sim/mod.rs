@@ -2,16 +2,19 @@
 //! of WSL it models and what it does not.
 
 pub mod cgroup;
+pub mod elevated;
 pub mod error;
 pub mod import;
 pub mod instance;
 pub mod interop;
+pub mod oobe;
 pub mod passwd;
 pub mod pid1;
 pub mod session;
 pub mod state;
 mod sys;
 pub mod wsl_conf;
+pub mod wslg;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,11 +24,26 @@ use session::{Mode, Request};
 
 pub const USAGE: &str = "\
 usage: wsl-sim import ARCHIVE DIR
-       wsl-sim run DIR [-u USER] [--cd PATH] [--name NAME] [-e PROG ARGS... | -- CMD...]
+       wsl-sim install FILE DIR
+       wsl-sim run DIR [-u USER] [--cd PATH] [--name NAME] [--wslg] [--elevated]
+                   [-e PROG ARGS... | -- CMD...]
        wsl-sim terminate DIR
        wsl-sim pid DIR
 Models `wsl --import`, `wsl -d` and `wsl --terminate` for tests (needs root).
-Variables WSL_SIM_ENV_<NAME>=VALUE reach the session as NAME=VALUE.";
+Variables WSL_SIM_ENV_<NAME>=VALUE reach the session as NAME=VALUE; WSL_SIM_WSLG=1 is
+--wslg for every run.";
+
+/// What WSL's `/init` does when started under another name (init.cpp:200-240, the generators at :223-230): the
+/// generators; `None` for the simulator's own command line.
+pub fn dispatch_by_name(argv0: &std::ffi::OsStr, args: &[OsString]) -> Option<i32> {
+    let name = std::path::Path::new(argv0).file_name()?.to_str()?;
+    let dir = args.first().map(PathBuf::from).unwrap_or_default();
+    match name {
+        "wsl-generator" => Some(pid1::system_generator(&dir)),
+        "wsl-user-generator" => Some(pid1::user_generator(&dir)),
+        _ => None,
+    }
+}
 
 /// Runs the simulator with `args` (without argv[0]); returns the process exit code.
 pub fn main(args: Vec<OsString>) -> Result<i32> {
@@ -43,7 +61,22 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             import::import(&path(1)?, &path(2)?)?;
             Ok(0)
         }
+        "install" => {
+            oobe::install(&path(1)?, &path(2)?)?;
+            Ok(0)
+        }
         "run" => session::run(&parse_run(&args[1..])?),
+        "__poweroff" => session::poweroff(&path(1)?),
+        "__elevated" => elevated::helper(&path(1)?),
+        "__elevated_holder" => elevated::holder(),
+        "__wslg" => {
+            wslg::serve()?;
+            Ok(0)
+        }
+        "__wsl_init" => {
+            pid1::wsl_init(&args.get(1).map(text).unwrap_or_default())?;
+            Ok(0)
+        }
         "terminate" => {
             instance::terminate(&state::State::for_distro(&path(1)?)?)?;
             Ok(0)
@@ -61,7 +94,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             Ok(0)
         }
         "__pid1" => {
-            pid1::main(&path(1)?, &args.get(2).map(text).unwrap_or_default())?;
+            pid1::main(
+                &path(1)?,
+                &args.get(2).map(text).unwrap_or_default(),
+                &path(3)?,
+            )?;
             Ok(0)
         }
         "__interop" => {
@@ -89,6 +126,8 @@ fn parse_run(args: &[OsString]) -> Result<Request> {
         cwd: None,
         mode: Mode::Login,
         args: Vec::new(),
+        wslg: false,
+        elevated: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -100,6 +139,8 @@ fn parse_run(args: &[OsString]) -> Result<Request> {
             Some("-u" | "--user") => {
                 request.user = Some(value("-u")?.to_string_lossy().into_owned())
             }
+            Some("--wslg") => request.wslg = true,
+            Some("--elevated") => request.elevated = true,
             Some("--cd") => request.cwd = Some(PathBuf::from(value("--cd")?)),
             Some("--name") => request.name = Some(value("--name")?.to_string_lossy().into_owned()),
             Some("-e" | "--exec") => {

@@ -42,6 +42,28 @@ impl User {
     }
 }
 
+impl User {
+    /// getpwnam(3): by name only.
+    pub fn by_name(root: &Path, name: &str) -> Option<Self> {
+        Self::find(root, |fields| fields[0] == name)
+    }
+
+    /// getpwuid(3).
+    pub fn by_uid(root: &Path, uid: u32) -> Option<Self> {
+        let uid = uid.to_string();
+        Self::find(root, |fields| fields[2] == uid)
+    }
+
+    fn find(root: &Path, matches: impl Fn(&[&str]) -> bool) -> Option<Self> {
+        let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
+        let name = passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() >= 7 && matches(&fields)).then(|| fields[0].to_owned())
+        })?;
+        Self::lookup(root, &name)
+    }
+}
+
 fn find_in_passwd(passwd: &str, name: &str) -> Option<User> {
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();

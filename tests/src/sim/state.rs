@@ -67,6 +67,34 @@ impl State {
         self.dir.join("log")
     }
 
+    /// The copy of /etc/wsl.conf read when the running instance started.
+    pub fn conf_path(&self) -> PathBuf {
+        self.dir.join("wsl.conf")
+    }
+
+    /// The running instance's wsl.conf (WSL reads it once per start).
+    pub fn conf(&self) -> super::wsl_conf::WslConf {
+        super::wsl_conf::WslConf::parse(&fs::read_to_string(self.conf_path()).unwrap_or_default())
+    }
+
+    /// Remembers the instance's Windows-side options (WSLg on or off).
+    pub fn record_options(&self, options: &super::pid1::Options) -> Result<()> {
+        let path = self.dir.join("options");
+        fs::write(&path, format!("wslg={}\n", u8::from(options.wslg)))
+            .map_err(|e| Error::io("cannot write", &path, e))
+    }
+
+    /// Whether the running instance was started with WSLg.
+    pub fn wslg(&self) -> bool {
+        fs::read_to_string(self.dir.join("options")).is_ok_and(|t| t.contains("wslg=1"))
+    }
+
+    /// The "registry" of the distribution (what Windows keeps beside it): `RunOOBE` and
+    /// `DefaultUid`, kept next to the state so it outlives instances.
+    pub fn registry_path(&self) -> PathBuf {
+        self.dir.join("registry")
+    }
+
     /// The recorded instance, if its PID 1 is still the same process.
     pub fn running(&self) -> Option<Instance> {
         let text = fs::read_to_string(self.instance_path()).ok()?;

@@ -1,0 +1,769 @@
+//! `/etc/wsl.conf` as WSL reads it, and the version packer writes.
+//!
+//! WSL parses the file with `ParseConfigFile` (microsoft/WSL `src/shared/configfile/configfile.cpp`,
+//! commit 3e27a6a5), called with `CFG_SKIP_UNKNOWN_VALUES` only
+//! (`src/linux/init/WslDistributionConfig.cpp:68`), so:
+//! - a line is blank, a `#` comment, `[section]` or `key = value` (`configfile.cpp:362-446`);
+//!   anything else (a `;` comment, `[ boot ]`, `key` without `=`) is invalid, and without
+//!   `CFG_SKIP_INVALID_LINES` **the first invalid line ends the parse** (`:807-812`): what follows
+//!   keeps WSL's defaults;
+//! - section and key names are a letter then letters or digits (`isalpha`, `isalnum`:
+//!   `:424`, `:448-561`, `:563-614`), matched against `section.key` in any case (`strcasecmp`,
+//!   `:179`);
+//! - a value runs to the end of the line or an unquoted `#`; `"` toggles quoting, `\\ \" \b \n \t`
+//!   and a backslash-newline continuation are the escapes, any other escape or an unclosed quote
+//!   makes the line invalid (`:657-781`); trailing blanks outside quotes are trimmed (`:800-801`);
+//! - **the first of duplicate keys wins**: a later one only warns (`:187-198`), even when the
+//!   first had a bad value;
+//! - booleans are `1`, `0`, `true`, `false` in any case (`:62-73`, `ParseBool` in
+//!   `src/shared/inc/stringshared.h:499-525`), integers `strtol(value, 0)` (`configfile.cpp:75-87`).
+//!
+//! The keys WSL knows are `WslDistributionConfig.cpp:25-60`; Microsoft's validator
+//! (`distributions/validate-modern.py`, `WSL_CONF_KEYS`) knows fewer and rejects the others.
+
+/// What the toolkit needs WSL to read, first in every wsl.conf packer writes: WSL must start
+/// every session as root so that root's shell, init, runs; init then becomes the configured
+/// user (`user` in /etc/nixos-wsl/init.conf).
+pub const HEADER: &str = "\
+# Written by packer (nixos-wsl): WSL starts every session as root so that init, root's shell,
+# runs; init then becomes the user named in /etc/nixos-wsl/init.conf. These lines come first:
+# WSL keeps the first of duplicate keys and stops reading at the first line it cannot parse.
+# Lines below that WSL cannot parse or would ignore are kept as comments starting with #~.
+[user]
+default=root
+
+";
+
+/// How packer keeps a line WSL must not see: as a comment, text intact.
+const COMMENTED: &str = "#~ ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Bool,
+    Int,
+    Text,
+    Choice(&'static [&'static str]),
+}
+
+/// A key WSL reads, and whether Microsoft's validator accepts it.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownKey {
+    pub name: &'static str,
+    pub kind: ValueKind,
+    pub validator: bool,
+}
+
+const fn key(name: &'static str, kind: ValueKind, validator: bool) -> KnownKey {
+    KnownKey {
+        name,
+        kind,
+        validator,
+    }
+}
+
+/// `WslDistributionConfig.cpp:25-60` with the types of `WslDistributionConfig.h:57-80`;
+/// `validator` follows `WSL_CONF_KEYS` of `validate-modern.py`.
+pub const KNOWN_KEYS: &[KnownKey] = &[
+    key("automount.enabled", ValueKind::Bool, true),
+    key("automount.root", ValueKind::Text, true),
+    key("automount.options", ValueKind::Text, true),
+    key("automount.mountFsTab", ValueKind::Bool, true),
+    key("automount.ldconfig", ValueKind::Bool, true),
+    key("automount.cgroups", ValueKind::Choice(&["v1", "v2"]), true),
+    key("filesystem.umask", ValueKind::Int, true),
+    key("interop.appendWindowsPath", ValueKind::Bool, true),
+    key("interop.enabled", ValueKind::Bool, true),
+    key("network.generateHosts", ValueKind::Bool, true),
+    key("network.generateResolvConf", ValueKind::Bool, true),
+    key("network.hostname", ValueKind::Text, true),
+    key("time.useWindowsTimezone", ValueKind::Bool, true),
+    key("fileServer.enabled", ValueKind::Bool, true),
+    key("fileServer.logFile", ValueKind::Text, false),
+    key("fileServer.logLevel", ValueKind::Int, false),
+    key("fileServer.logTruncate", ValueKind::Bool, false),
+    key("gpu.enabled", ValueKind::Bool, true),
+    key("gpu.appendLibPath", ValueKind::Bool, true),
+    key("user.default", ValueKind::Text, true),
+    key("boot.command", ValueKind::Text, true),
+    key("boot.systemd", ValueKind::Bool, true),
+    key("boot.initTimeout", ValueKind::Int, false),
+    key("boot.protectBinfmt", ValueKind::Bool, true),
+    key("general.guiApplications", ValueKind::Bool, false),
+];
+
+pub fn known_key(name: &str) -> Option<&'static KnownKey> {
+    KNOWN_KEYS
+        .iter()
+        .find(|k| k.name.eq_ignore_ascii_case(name))
+}
+
+/// One logical line: physical lines `first..=last` (1-based; more than one with a
+/// backslash-newline continuation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub first: usize,
+    pub last: usize,
+    pub kind: LineKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineKind {
+    Blank,
+    Comment,
+    Section(String),
+    /// `name` is `section.key` as written (just `key` before any section).
+    Setting {
+        name: String,
+        value: String,
+        sectioned: bool,
+    },
+    /// WSL stops here; the text says why.
+    Invalid(&'static str),
+}
+
+/// Every logical line, reading on past invalid lines as WSL would with
+/// `CFG_SKIP_INVALID_LINES` (it skips to the end of the physical line, `configfile.cpp:814-825`).
+/// What WSL itself reads is the part before the first [`LineKind::Invalid`].
+pub fn lines(text: &[u8]) -> Vec<Line> {
+    let mut cursor = Cursor {
+        text,
+        pos: 0,
+        line: 1,
+    };
+    let mut section = String::new();
+    let mut out = Vec::new();
+    while cursor.peek().is_some() {
+        let first = cursor.line;
+        let kind = match cursor.logical_line(&section) {
+            Ok(kind) => kind,
+            Err(why) => {
+                cursor.skip_line();
+                LineKind::Invalid(why)
+            }
+        };
+        if let LineKind::Section(name) = &kind {
+            section.clone_from(name);
+        }
+        // A line ends after its newline; the last line of a file may have none.
+        let last = if cursor.pos > 0 && text[cursor.pos - 1] == b'\n' {
+            cursor.line - 1
+        } else {
+            cursor.line
+        };
+        out.push(Line {
+            first,
+            last: last.max(first),
+            kind,
+        });
+    }
+    out
+}
+
+struct Cursor<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+fn is_hspace(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == b'\n' {
+            self.line += 1;
+        }
+        Some(c)
+    }
+
+    fn skip_hspace(&mut self) {
+        while self.peek().is_some_and(is_hspace) {
+            self.bump();
+        }
+    }
+
+    /// Consumes the rest of the physical line and its newline.
+    fn skip_line(&mut self) {
+        while let Some(c) = self.bump() {
+            if c == b'\n' {
+                break;
+            }
+        }
+    }
+
+    /// The end of a line: a newline, `\r\n`, a lone `\r` (WSL treats it as one,
+    /// `configfile.cpp:367-381`) or the end of the file.
+    fn end_of_line(&mut self) -> bool {
+        match self.peek() {
+            None => true,
+            Some(b'\n') => {
+                self.bump();
+                true
+            }
+            Some(b'\r') => {
+                self.bump();
+                if self.peek() == Some(b'\n') {
+                    self.bump();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(c) = self.peek().filter(u8::is_ascii_alphanumeric) {
+            name.push(char::from(c));
+            self.bump();
+        }
+        name
+    }
+
+    fn logical_line(&mut self, section: &str) -> Result<LineKind, &'static str> {
+        self.skip_hspace();
+        if self.end_of_line() {
+            return Ok(LineKind::Blank);
+        }
+        match self.peek() {
+            Some(b'#') => {
+                self.skip_line();
+                Ok(LineKind::Comment)
+            }
+            Some(b'[') => {
+                self.bump();
+                if !self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                    return Err("a section name starts with a letter, right after '['");
+                }
+                let name = self.name();
+                if self.peek() != Some(b']') {
+                    return Err("a section name is letters and digits, then ']'");
+                }
+                self.bump();
+                self.skip_hspace();
+                if self.peek() == Some(b'#') {
+                    self.skip_line();
+                } else if !self.end_of_line() {
+                    return Err("nothing but a '#' comment may follow ']'");
+                }
+                Ok(LineKind::Section(name))
+            }
+            Some(c) if c.is_ascii_alphabetic() => self.setting(section),
+            Some(b';') => Err("WSL's comments start with '#', not ';'"),
+            _ => Err("a line must be blank, a '#' comment, [section] or key = value"),
+        }
+    }
+
+    fn setting(&mut self, section: &str) -> Result<LineKind, &'static str> {
+        let key = self.name();
+        self.skip_hspace();
+        if self.peek() != Some(b'=') {
+            return Err("a key is letters and digits, then '='");
+        }
+        self.bump();
+        self.skip_hspace();
+        let mut value: Vec<u8> = Vec::new();
+        let mut trimmed = 0;
+        let mut quoted = false;
+        while let Some(c) = self.peek().filter(|&c| c != b'\n' && c != b'\r') {
+            self.bump();
+            match c {
+                b'"' => quoted = !quoted,
+                b'\\' => match self.bump() {
+                    Some(e @ (b'\\' | b'"')) => value.push(e),
+                    Some(b'b') => value.push(8),
+                    Some(b'n') => value.push(b'\n'),
+                    Some(b't') => value.push(b'\t'),
+                    Some(b'\n') => {}
+                    _ => {
+                        return Err(
+                            "only \\\\ \\\" \\b \\n \\t and a line continuation are escapes",
+                        )
+                    }
+                },
+                b'#' if !quoted => {
+                    self.skip_line();
+                    break;
+                }
+                _ => value.push(c),
+            }
+            // WSL trims only what was a blank outside any escape or quote character.
+            if !is_hspace(c) {
+                trimmed = value.len();
+            }
+        }
+        if quoted {
+            return Err("a '\"' is not closed");
+        }
+        self.end_of_line();
+        value.truncate(trimmed);
+        let sectioned = !section.is_empty();
+        Ok(LineKind::Setting {
+            name: if sectioned {
+                format!("{section}.{key}")
+            } else {
+                key
+            },
+            value: String::from_utf8_lossy(&value).into_owned(),
+            sectioned,
+        })
+    }
+}
+
+/// What WSL makes of a file: the settings it applies, in order, each the first of its key.
+#[derive(Debug, Default)]
+pub struct Reading {
+    pub lines: Vec<Line>,
+    /// Index in `lines` of the line that ends WSL's parse.
+    pub stop: Option<usize>,
+}
+
+impl Reading {
+    pub fn of(text: &[u8]) -> Self {
+        let lines = lines(text);
+        let stop = lines
+            .iter()
+            .position(|l| matches!(l.kind, LineKind::Invalid(_)));
+        Self { lines, stop }
+    }
+
+    /// The lines WSL reads.
+    pub fn read(&self) -> &[Line] {
+        &self.lines[..self.stop.unwrap_or(self.lines.len())]
+    }
+
+    /// The value WSL uses for `name` (a known key): its first occurrence before the stop.
+    pub fn value(&self, name: &str) -> Option<(&str, usize)> {
+        self.read().iter().find_map(|l| match &l.kind {
+            LineKind::Setting { name: n, value, .. } if n.eq_ignore_ascii_case(name) => {
+                Some((value.as_str(), l.first))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// `1 0 true false` in any case, as WSL's `ParseBool`.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    if value == "1" || value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value == "0" || value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `strtol(value, &end, 0)` consuming the whole value, within `int` (`configfile.cpp:76-89`).
+fn parse_int(value: &str) -> Option<i64> {
+    let body = value.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match body.as_bytes().first() {
+        Some(b'-') => (true, &body[1..]),
+        Some(b'+') => (false, &body[1..]),
+        _ => (false, body),
+    };
+    let (radix, digits) = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (16, hex)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    let n = i64::from_str_radix(digits, radix).ok()?;
+    let n = if negative { -n } else { n };
+    (i64::from(i32::MIN)..=i64::from(i32::MAX))
+        .contains(&n)
+        .then_some(n)
+}
+
+/// Whether WSL accepts `value` for a key of this kind.
+fn value_ok(kind: ValueKind, value: &str) -> bool {
+    match kind {
+        ValueKind::Bool => parse_bool(value).is_some(),
+        ValueKind::Int => parse_int(value).is_some(),
+        ValueKind::Text => true,
+        ValueKind::Choice(choices) => choices.iter().any(|c| c.eq_ignore_ascii_case(value)),
+    }
+}
+
+/// The wsl.conf packer writes, from the source's.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rewrite {
+    pub text: Vec<u8>,
+    /// The source's `[user] default`, in any case (its first occurrence, read on past lines
+    /// WSL would stop at: they are commented out, so what the author meant now applies).
+    pub default_user: Option<String>,
+    /// What was commented out and why, for a warning (the `[user] default` line goes
+    /// without saying).
+    pub notes: Vec<String>,
+}
+
+/// [`HEADER`] first, then the source's text with the lines that would undo it or that WSL
+/// cannot read kept as `#~ ` comments: invalid lines (so the settings after them apply),
+/// every `[user] default` (its user goes to init.conf), later duplicates of a key (WSL ignores
+/// them; the validator rejects them), keys before any section (they would land in `[user]`)
+/// and keys under a section header WSL cannot parse (they would land in the section before).
+/// Everything else is kept byte for byte. Packing packer's own output again gives
+/// the same text.
+pub fn for_toolkit(source: &[u8]) -> Rewrite {
+    let mut rewrite = Rewrite {
+        text: HEADER.as_bytes().to_vec(),
+        ..Rewrite::default()
+    };
+    let body = source.strip_prefix(HEADER.as_bytes()).unwrap_or(source);
+    // Notepad's UTF-8 byte order mark: WSL cannot parse the first line with it, and with the
+    // header in front it would sit mid-file.
+    let body = match body.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => {
+            rewrite
+                .notes
+                .push("line 1: a UTF-8 byte order mark removed (WSL cannot parse it)".into());
+            rest
+        }
+        None => body,
+    };
+    let lines = lines(body);
+    let physical: Vec<&[u8]> = body.split_inclusive(|&c| c == b'\n').collect();
+    let mut seen: Vec<String> = Vec::new();
+    // Keys after a section header WSL cannot parse would land in the section before it.
+    let mut orphaned_by: Option<usize> = None;
+    for line in &lines {
+        let first_text = physical.get(line.first - 1).copied().unwrap_or_default();
+        let why = match &line.kind {
+            LineKind::Invalid(why) => {
+                if first_text.trim_ascii_start().starts_with(b"[") {
+                    orphaned_by = Some(line.first);
+                }
+                Some(format!("WSL cannot parse it ({why})"))
+            }
+            LineKind::Section(_) => {
+                orphaned_by = None;
+                None
+            }
+            LineKind::Setting { .. } if orphaned_by.is_some() => Some(format!(
+                "its section header, line {}, cannot be parsed",
+                orphaned_by.unwrap_or_default()
+            )),
+            // Expected, not worth a warning: its user becomes init.conf's.
+            LineKind::Setting { name, .. } if name.eq_ignore_ascii_case("user.default") => {
+                Some(String::new())
+            }
+            LineKind::Setting { name, .. } if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) => {
+                Some(format!("{name} is set earlier; WSL keeps the first"))
+            }
+            LineKind::Setting {
+                sectioned: false,
+                name,
+                ..
+            } => Some(format!("{name} is outside any section")),
+            _ => None,
+        };
+        if let LineKind::Setting { name, value, .. } = &line.kind {
+            if orphaned_by.is_none() {
+                if name.eq_ignore_ascii_case("user.default")
+                    && rewrite.default_user.is_none()
+                    && !value.is_empty()
+                {
+                    rewrite.default_user = Some(value.clone());
+                }
+                seen.push(name.clone());
+            }
+        }
+        for number in line.first..=line.last {
+            let Some(text) = physical.get(number - 1) else {
+                continue;
+            };
+            if why.is_some() {
+                rewrite.text.extend_from_slice(COMMENTED.as_bytes());
+            }
+            rewrite.text.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                rewrite.text.push(b'\n');
+            }
+        }
+        if let Some(why) = why.filter(|w| !w.is_empty()) {
+            rewrite
+                .notes
+                .push(format!("line {}: commented out: {why}", line.first));
+        }
+    }
+    rewrite
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    Error(String),
+    Warning(String),
+}
+
+/// What `packer check` says about a wsl.conf. `init_is_root_shell`: the toolkit's init is
+/// root's shell, so WSL must start root.
+pub fn findings(text: &[u8], init_is_root_shell: bool) -> Vec<Finding> {
+    let reading = Reading::of(text);
+    let mut out = Vec::new();
+    if let Some(stop) = reading.stop {
+        let line = &reading.lines[stop];
+        let LineKind::Invalid(why) = line.kind else {
+            unreachable!("stop is an invalid line")
+        };
+        let lost: Vec<String> = reading.lines[stop + 1..]
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LineKind::Setting { name, .. } => Some(format!("{name} (line {})", l.first)),
+                _ => None,
+            })
+            .collect();
+        let text = format!(
+            "/etc/wsl.conf line {}: WSL stops reading here ({why}; configfile.cpp:807)",
+            line.first
+        );
+        if lost.is_empty() {
+            out.push(Finding::Warning(format!("{text}; no setting follows")));
+        } else {
+            out.push(Finding::Error(format!(
+                "{text}: what follows never applies: {}",
+                lost.join(", ")
+            )));
+        }
+    }
+    let mut first_of: Vec<(String, usize, String)> = Vec::new();
+    for line in reading.read() {
+        let LineKind::Setting { name, value, .. } = &line.kind else {
+            continue;
+        };
+        let at = line.first;
+        let Some(known) = known_key(name) else {
+            out.push(Finding::Warning(format!(
+                "/etc/wsl.conf line {at}: unknown key {name}: WSL ignores it, Microsoft's validator rejects it"
+            )));
+            continue;
+        };
+        if let Some((_, first, kept)) = first_of.iter().find(|(n, _, _)| n == known.name) {
+            out.push(Finding::Warning(format!(
+                "/etc/wsl.conf line {at}: {name} again: WSL keeps line {first}'s value {kept:?} and ignores {value:?}"
+            )));
+            continue;
+        }
+        first_of.push((known.name.to_owned(), at, value.clone()));
+        if !known.validator {
+            out.push(Finding::Warning(format!(
+                "/etc/wsl.conf line {at}: WSL reads {name}, but Microsoft's validator rejects it (not in its WSL_CONF_KEYS)"
+            )));
+        }
+        if !value_ok(known.kind, value) {
+            let wanted = match known.kind {
+                ValueKind::Bool => "a boolean (1, 0, true or false)".to_owned(),
+                ValueKind::Int => "a whole number".to_owned(),
+                ValueKind::Choice(c) => format!("one of {}", c.join(", ")),
+                ValueKind::Text => unreachable!("any text is accepted"),
+            };
+            out.push(Finding::Warning(format!(
+                "/etc/wsl.conf line {at}: {name} = {value:?} is not {wanted}: WSL keeps its default"
+            )));
+        }
+    }
+    if init_is_root_shell {
+        match reading.value("user.default") {
+            Some(("root", _)) => {}
+            Some((user, at)) => out.push(Finding::Error(format!(
+                "/etc/wsl.conf line {at}: WSL starts sessions as {user:?}, not root, so they bypass init (root's shell); init.conf's user is where the user goes"
+            ))),
+            None => out.push(Finding::Warning(
+                "/etc/wsl.conf has no [user] default=root that WSL reads: WSL starts the registered default user (root after wsl --import, oobe.defaultUid after a .wsl install), and only root's sessions run init".into(),
+            )),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<LineKind> {
+        lines(text.as_bytes()).into_iter().map(|l| l.kind).collect()
+    }
+
+    fn setting(name: &str, value: &str) -> LineKind {
+        LineKind::Setting {
+            name: name.into(),
+            value: value.into(),
+            sectioned: name.contains('.'),
+        }
+    }
+
+    #[test]
+    fn lines_follow_wsls_grammar() {
+        assert_eq!(
+            kinds("# c\n\n  [Boot] # x\nSystemd = TRUE \nkey=\" a \" # c\n"),
+            vec![
+                LineKind::Comment,
+                LineKind::Blank,
+                LineKind::Section("Boot".into()),
+                setting("Boot.Systemd", "TRUE"),
+                setting("Boot.key", " a "),
+            ]
+        );
+        assert_eq!(
+            kinds("[a]\nk = x\\\n  y\\tz\\\"\"#q\"\n"),
+            vec![LineKind::Section("a".into()), setting("a.k", "x  y\tz\"#q")]
+        );
+        for bad in [
+            "; comment\n",
+            "[ boot ]\n",
+            "[boot] x\n",
+            "[1x]\n",
+            "key\n",
+            "ke-y = 1\n",
+            "k = \"open\n",
+            "k = a\\q\n",
+            "_k = 1\n",
+        ] {
+            assert!(
+                matches!(kinds(bad)[..], [LineKind::Invalid(_)]),
+                "{bad:?}: {:?}",
+                kinds(bad)
+            );
+        }
+        // CRLF files and a last line without a newline.
+        assert_eq!(
+            kinds("[user]\r\ndefault=x\r\n\r\n[boot]\r\nsystemd=1"),
+            vec![
+                LineKind::Section("user".into()),
+                setting("user.default", "x"),
+                LineKind::Blank,
+                LineKind::Section("boot".into()),
+                setting("boot.systemd", "1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_numbers_span_continuations() {
+        let lines = lines(b"[a]\nk = 1\\\n2\n; x\nm=3\n");
+        let spans: Vec<(usize, usize)> = lines.iter().map(|l| (l.first, l.last)).collect();
+        assert_eq!(spans, vec![(1, 1), (2, 3), (4, 4), (5, 5)]);
+    }
+
+    #[test]
+    fn wsl_stops_at_the_first_invalid_line_and_keeps_the_first_duplicate() {
+        let reading =
+            Reading::of(b"[user]\ndefault=alice\n[USER]\nDEFAULT=bob\n; x\n[boot]\nsystemd=true\n");
+        assert_eq!(reading.value("user.default"), Some(("alice", 2)));
+        assert_eq!(reading.value("boot.systemd"), None, "after the ';' line");
+        assert_eq!(reading.stop, Some(4));
+    }
+
+    #[test]
+    fn values_parse_as_wsl_parses_them() {
+        for (v, b) in [("1", true), ("TRUE", true), ("0", false), ("False", false)] {
+            assert_eq!(parse_bool(v), Some(b));
+        }
+        for v in ["yes", "t", "on", ""] {
+            assert_eq!(parse_bool(v), None, "{v}");
+        }
+        assert_eq!(parse_int("0x10"), Some(16));
+        assert_eq!(parse_int("022"), Some(18));
+        assert_eq!(parse_int("-5"), Some(-5));
+        assert_eq!(parse_int("10000"), Some(10000));
+        assert_eq!(parse_int("5s"), None);
+        assert_eq!(parse_int(""), None);
+        assert_eq!(parse_int("99999999999"), None);
+    }
+
+    #[test]
+    fn toolkit_settings_come_first_and_the_source_keeps_the_rest() {
+        let source = "[User]\nDefault = nixos\n; a comment in another syntax\n[boot]\nsystemd=true\n[network]\nhostname = box # mine\nhostname = other\n";
+        let rewrite = for_toolkit(source.as_bytes());
+        assert_eq!(rewrite.default_user.as_deref(), Some("nixos"));
+        assert_eq!(
+            String::from_utf8_lossy(&rewrite.text),
+            format!(
+                "{HEADER}[User]\n#~ Default = nixos\n#~ ; a comment in another syntax\n[boot]\nsystemd=true\n[network]\nhostname = box # mine\n#~ hostname = other\n"
+            )
+        );
+        assert_eq!(rewrite.notes.len(), 2, "{:?}", rewrite.notes);
+        let reading = Reading::of(&rewrite.text);
+        assert_eq!(reading.stop, None);
+        assert_eq!(reading.value("user.default"), Some(("root", 6)));
+        assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
+        assert_eq!(reading.value("network.hostname").map(|v| v.0), Some("box"));
+        // Packing packer's own output again changes nothing.
+        let again = for_toolkit(&rewrite.text);
+        assert_eq!(again.text, rewrite.text);
+        assert_eq!(again.default_user, None);
+    }
+
+    #[test]
+    fn keys_outside_a_section_and_continued_lines_are_commented_whole() {
+        let rewrite = for_toolkit(b"default=eve\n[a]\nk = 1\\\n2\n[user]\ndefault=x \\q\nlast");
+        assert_eq!(
+            String::from_utf8_lossy(&rewrite.text),
+            format!("{HEADER}#~ default=eve\n[a]\nk = 1\\\n2\n[user]\n#~ default=x \\q\n#~ last\n")
+        );
+        assert_eq!(rewrite.default_user, None, "neither is a [user] default");
+        assert_eq!(for_toolkit(b"").text, HEADER.as_bytes());
+    }
+
+    #[test]
+    fn keys_under_a_broken_section_header_and_a_byte_order_mark() {
+        let rewrite = for_toolkit(
+            b"\xef\xbb\xbf[boot]\nsystemd=true\n[ user ]\ndefault=alice\n[network]\nhostname=\xff\n",
+        );
+        assert_eq!(
+            rewrite.text,
+            [
+                HEADER.as_bytes(),
+                b"[boot]\nsystemd=true\n#~ [ user ]\n#~ default=alice\n[network]\nhostname=\xff\n",
+            ]
+            .concat()
+        );
+        assert_eq!(rewrite.default_user, None);
+        assert_eq!(rewrite.notes.len(), 3, "{:?}", rewrite.notes);
+    }
+
+    #[test]
+    fn findings_name_unread_lines_duplicates_unknown_keys_and_the_user() {
+        let text = b"[user]\ndefault=nixos\n[boot]\nsystemd=maybe\ninitTimeout=5000\n[boot]\nSystemd=true\ncolour=red\n; x\n[interop]\nenabled=false\n";
+        let all: Vec<String> = findings(text, true)
+            .iter()
+            .map(|f| match f {
+                Finding::Error(t) => format!("E {t}"),
+                Finding::Warning(t) => format!("W {t}"),
+            })
+            .collect();
+        let has = |needle: &str| all.iter().any(|f| f.contains(needle));
+        assert!(
+            has("E /etc/wsl.conf line 9: WSL stops reading here"),
+            "{all:#?}"
+        );
+        assert!(has("interop.enabled (line 11)"), "{all:#?}");
+        assert!(has(
+            "W /etc/wsl.conf line 4: boot.systemd = \"maybe\" is not a boolean"
+        ));
+        assert!(has(
+            "W /etc/wsl.conf line 5: WSL reads boot.initTimeout, but Microsoft's validator"
+        ));
+        assert!(has(
+            "W /etc/wsl.conf line 7: boot.Systemd again: WSL keeps line 4's"
+        ));
+        assert!(has("W /etc/wsl.conf line 8: unknown key boot.colour"));
+        assert!(has(
+            "E /etc/wsl.conf line 2: WSL starts sessions as \"nixos\""
+        ));
+        assert_eq!(all.len(), 6, "{all:#?}");
+        assert!(findings(&for_toolkit(text).text, true)
+            .iter()
+            .all(|f| matches!(f, Finding::Warning(_))));
+    }
+}
