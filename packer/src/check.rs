@@ -20,6 +20,7 @@ use crate::placement::read_through_links;
 use crate::source_tar::{compression, read_up_to};
 use crate::tar_head::{self, Start};
 use crate::tree::{resolve, Lookup, Node, NodeKind};
+use crate::validator;
 use crate::wsl_conf::{self, Finding};
 use crate::xattr::unwanted;
 
@@ -51,6 +52,14 @@ impl Report {
     }
     fn warn(&mut self, text: String) {
         self.warnings.push(text);
+    }
+    fn add(&mut self, findings: Vec<validator::Finding>) {
+        for finding in findings {
+            match finding {
+                validator::Finding::Error(text) => self.error(text),
+                validator::Finding::Warning(text) => self.warn(text),
+            }
+        }
     }
 }
 
@@ -364,6 +373,17 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
     }
 
     let systemd = check_wsl_conf(archive, report, &root_file);
+    // validate-modern.py reads every `[user] default` line with configparser.
+    if let Ok(Some((text, _))) = read_through_links(archive, b"etc/wsl.conf") {
+        if let Some((_, _, user)) = ini(&text)
+            .into_iter()
+            .find(|(s, k, _)| s == "user" && k.eq_ignore_ascii_case("default"))
+        {
+            report.warn(format!(
+                "/etc/wsl.conf sets [user] default={user}, which Microsoft's validator discourages (a .wsl names its user with oobe.defaultUid; the shell-wrapper mode needs WSL to start root)"
+            ));
+        }
+    }
     if systemd {
         check_elf(
             archive,
@@ -375,18 +395,32 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
         );
     }
 
+    let passwd_text = archive
+        .0
+        .get(&b"etc/passwd"[..])
+        .and_then(|s| s.content.clone());
     if let Some(conf) = root_file(report, b"etc/wsl-distribution.conf", &[0o644]) {
-        for (section, key, value) in ini(conf.content.as_deref().unwrap_or_default()) {
+        let settings = ini(conf.content.as_deref().unwrap_or_default());
+        for (section, key, value) in &settings {
             if !KNOWN_DISTRIBUTION_CONF.contains(&(section.as_str(), key.as_str())) {
                 report.error(format!(
                     "/etc/wsl-distribution.conf: unknown key {section}.{key}"
                 ));
             }
             if section == "shortcut" && key == "icon" {
-                check_icon(archive, report, &value);
+                check_icon(archive, report, value);
             }
         }
+        report.add(validator::distribution_conf(
+            archive,
+            &settings,
+            passwd_text.as_deref(),
+        ));
     }
+    if let Some(text) = &passwd_text {
+        report.add(validator::passwd(text));
+    }
+    report.add(validator::enabled_discouraged_units(archive));
 
     check_under_symlinks(archive, report);
     if archive.node(b"etc/resolv.conf").is_some() {

@@ -23,6 +23,7 @@ mod sys;
 mod tar_head;
 mod temp;
 mod tree;
+mod validator;
 mod wsl_conf;
 mod xattr;
 

@@ -866,7 +866,7 @@ fn sockets_are_skipped_and_acl_xattrs_dropped_with_a_warning() {
     let report = check(&out);
     let report = String::from_utf8_lossy(&report.stdout);
     assert!(
-        report.contains("0 warnings") && !report.contains("ACL"),
+        report.contains("0 errors") && !report.contains("ACL") && !report.contains("sock"),
         "{report}"
     );
     let _ = fs::remove_dir_all(&dir);
