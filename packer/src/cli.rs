@@ -71,6 +71,7 @@ pub enum ArchArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeflaterArg {
+    Libdeflate,
     ZlibRs,
     Miniz,
 }
@@ -121,7 +122,7 @@ pub struct PackArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Deflate implementation (for benchmarks).
-    #[arg(long, value_enum, default_value_t = DeflaterArg::ZlibRs, hide = true)]
+    #[arg(long, value_enum, default_value_t = DeflaterArg::Libdeflate, hide = true)]
     pub deflate: DeflaterArg,
 }
 

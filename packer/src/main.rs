@@ -5,6 +5,7 @@ mod arch;
 mod binaries;
 mod check;
 mod cli;
+mod deflate_walk;
 mod edits;
 mod entry;
 mod error;
@@ -105,6 +106,7 @@ fn run() -> Result<ExitCode, Error> {
         level: args.level,
         threads,
         deflater: match args.deflate {
+            DeflaterArg::Libdeflate => Deflater::Libdeflate,
             DeflaterArg::ZlibRs => Deflater::ZlibRs,
             DeflaterArg::Miniz => Deflater::Miniz,
         },
