@@ -220,7 +220,12 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
             native: true,
             default_user: (!(by_uid || edits.distribution.is_some() && configured_user == "root"))
                 .then(|| configured_user.clone()),
-            automount_options: None,
+            // The instance OOBE starts in was created as root (DefaultUid is set after OOBE,
+            // and drvfs is mounted at the instance's start, config.cpp:690-701): the options
+            // give the drives to the user from that first instance on.
+            automount_options: owner
+                .filter(|_| by_uid)
+                .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
         }
     } else {
         wsl_conf::Settings {
@@ -961,6 +966,10 @@ mod tests {
         let reading = wsl_conf::Reading::of(conf.as_bytes());
         assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
         assert_eq!(reading.value("user.default"), None, "{conf}");
+        assert_eq!(
+            reading.value("automount.options").map(|v| v.0),
+            Some("metadata,uid=1000,gid=1001")
+        );
         let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
         assert!(
             distribution.contains("defaultUid = 1000\n"),

@@ -417,8 +417,9 @@ pub struct Settings {
     /// `[user] default`: `root` in wrapper mode (root's shell, init, must run); the user in
     /// native mode, or none where a `.wsl` names the user by `oobe.defaultUid` instead.
     pub default_user: Option<String>,
-    /// `[automount] options` (wrapper mode): the source's own with the user's `uid=`/`gid=`,
-    /// since WSL mounts the drives as the default user, root (`config.cpp:690-701`, `:2021`).
+    /// `[automount] options`: the source's own with the user's `uid=`/`gid=`, since WSL mounts
+    /// the drives as the default user (`config.cpp:690-701`, `:2021`): root in wrapper mode,
+    /// and root in the instance a `.wsl`'s OOBE runs in.
     pub automount_options: Option<String>,
 }
 
@@ -459,6 +460,9 @@ pub fn header(settings: &Settings) -> String {
             ": WSL boots systemd itself (/sbin/init is init, which prepares the\n\
              # system and execs systemd), and sessions start as the default user, inside systemd.\n",
         );
+        if settings.automount_options.is_some() {
+            out.push_str("# [automount] options give the Windows drives to the user from the first start on.\n");
+        }
     } else {
         out.push_str(
             ": WSL starts every session as root so that init, root's shell,\n\
