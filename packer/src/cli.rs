@@ -111,8 +111,8 @@ pub struct PackArgs {
     /// User init drops WSL's shells to (default: the source's /etc/wsl.conf [user] default, else root).
     #[arg(long, value_name = "USER")]
     pub default_user: Option<String>,
-    /// How systemd runs (default: native for .wsl, wrapper for rootfs and installer; for a
-    /// NixOS tree, what its wsl.conf declares). native: WSL boots systemd (`[boot]
+    /// How systemd runs (default: native for .wsl, wrapper for rootfs and installer; a
+    /// NixOS tree keeps what its declared wsl.conf says behind [user] default=root). native: WSL boots systemd (`[boot]
     /// systemd=true`, /sbin/init is init) and starts the user directly; wrapper: WSL starts
     /// root, whose shell, init, starts systemd and drops to the user (WSL without systemd
     /// support).

@@ -87,16 +87,13 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         None => read_through_links(tree, &join(b"etc", rel)),
     };
     let source_conf = etc_file(b"wsl.conf")?.unwrap_or_default().0;
+    // A NixOS system declares its wsl.conf (the module's `wsl.systemd`), which its first
+    // activation puts back in place of packer's: without --systemd packer keeps what it
+    // declares behind `[user] default=root`, as the module writes it for either mode.
+    let declared = nixos.is_some() && edits.systemd.is_none();
     let native = match edits.systemd {
         Some(mode) => mode == Systemd::Native,
-        None => nixos
-            .as_ref()
-            .and_then(|_| {
-                wsl_conf::Reading::of(&source_conf)
-                    .value("boot.systemd")
-                    .and_then(|(v, _)| wsl_conf::parse_bool(v))
-            })
-            .unwrap_or(edits.distribution.is_some()),
+        None => !declared && edits.distribution.is_some(),
     };
 
     // init itself.
@@ -230,6 +227,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     } else {
         wsl_conf::Settings {
             automount_options: owner
+                .filter(|_| !declared)
                 .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
             ..wsl_conf::Settings::wrapper()
         }
