@@ -36,6 +36,22 @@ fn pack(out: &Path, extra: &[&str]) {
     );
 }
 
+/// `packer check` finds no error in what packer wrote.
+fn checks_clean(archive: &Path) {
+    let out = Command::new(dist_bin("packer"))
+        .arg("check")
+        .arg(archive)
+        .output()
+        .expect("packer runs");
+    assert!(
+        out.status.success(),
+        "packer check {}: {}{}",
+        archive.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 /// A distribution `wsl-sim install`ed from a `.wsl` (OOBE pending); terminated on drop.
 struct Installed {
     root: PathBuf,
@@ -166,6 +182,7 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
     let dir = scratch_dir("native-wsl");
     let archive = dir.join("Debian.wsl");
     pack(&archive, &["--name", "Debian"]);
+    checks_clean(&archive);
     let distro = Installed::new(&archive, dir.join("installed"));
     let root = distro.root.clone();
 
@@ -190,6 +207,7 @@ fn a_native_rootfs_boots_systemd_as_the_user_and_again_after_terminate() {
     let dir = scratch_dir("native-rootfs");
     let archive = dir.join("rootfs.tar.gz");
     pack(&archive, &["--format", "rootfs", "--systemd", "native"]);
+    checks_clean(&archive);
     let distro = Distro::import(&archive).expect("import");
     sessions_are_the_users_inside_systemd(distro.dir());
     distro.terminate();
@@ -209,4 +227,27 @@ fn wrapper_mode_gives_mnt_c_to_the_user_through_automount_options() {
     let out = distro.run(&["--", "id -un; stat -c %U /mnt/c; touch /mnt/c/mine"]);
     assert_eq!(stdout(&out), "nixos\nnixos\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_native_payload_of_the_installer_boots_natively_from_the_next_start() {
+    require_root();
+    let dir = scratch_dir("native-installer");
+    let archive = dir.join("installer.tar.gz");
+    pack(&archive, &["--systemd", "native"]);
+    checks_clean(&archive);
+    let distro = Distro::import(&archive).expect("import");
+    // The first session started before the payload existed, so without WSL's systemd: the
+    // installer hands it to init, which starts systemd in namespaces of its own (wrapper).
+    let out = distro.run(&["--", "id -un; cat /proc/1/comm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("nixos\n"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // The next instance reads the payload's wsl.conf: native.
+    distro.terminate();
+    sessions_are_the_users_inside_systemd(distro.dir());
 }
