@@ -239,6 +239,10 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
 
     // /sbin/init where the source has none, placed where /sbin really is in the tree (bsdtar
     // refuses to extract through a symlink such as Debian's /sbin -> usr/sbin).
+    if native && nixos.is_none() {
+        warnings.extend(native_boot_missing(tree));
+    }
+
     // In native mode WSL execs /sbin/init (init.cpp:2355-2438), which must be init, so that
     // activation, the masks and the services' environment come before systemd.
     if native {
@@ -530,6 +534,51 @@ fn with_parents(out: &mut Vec<Added>, epoch: i64) {
             });
         }
     }
+}
+
+/// The folders both dash and bash search without a PATH (their built-in defaults), which is
+/// how WSL's native boot runs `systemctl` and `grep`: `popen` through `/bin/sh` with no PATH.
+const SH_DEFAULT_PATH: &[&str] = &[
+    "usr/local/sbin",
+    "usr/local/bin",
+    "usr/sbin",
+    "usr/bin",
+    "sbin",
+    "bin",
+];
+
+/// What WSL's native boot runs from the tree and the tree lacks, one sentence each: the boot
+/// wait `systemctl is-system-running | grep` (init.cpp:3574-3601), the user session's
+/// `/bin/login -f USER` and `systemctl is-active user@UID` (config.cpp:2719-2805), and the
+/// generator's units running `/bin/true` and `/bin/mount` (init.cpp:263-410).
+pub fn native_boot_missing(tree: &dyn Lookup) -> Vec<String> {
+    let is_file = |path: &[u8]| {
+        resolve(tree, path)
+            .and_then(|p| tree.node(&p))
+            .is_some_and(|n| n.kind == NodeKind::File)
+    };
+    let mut missing = Vec::new();
+    for (path, why) in [
+        ("bin/login", "WSL starts each user's systemd session with /bin/login -f USER; without it every first session of a user waits boot.initTimeout and prints \"Failed to start the systemd user session\""),
+        ("bin/mount", "WSL's generated wsl-mnt-guard.service runs /bin/mount"),
+        ("bin/true", "WSL's generated wsl-mnt-guard.service runs /bin/true"),
+    ] {
+        if !is_file(path.as_bytes()) {
+            missing.push(format!("native systemd: /{path} is missing: {why}"));
+        }
+    }
+    for program in ["systemctl", "grep"] {
+        let found = SH_DEFAULT_PATH
+            .iter()
+            .any(|dir| is_file(format!("{dir}/{program}").as_bytes()));
+        if !found {
+            missing.push(format!(
+                "native systemd: no {program} in /bin/sh's default PATH (/{}): WSL's boot wait and user-session wait run `systemctl ... | grep` without a PATH and time out",
+                SH_DEFAULT_PATH.join(":/")
+            ));
+        }
+    }
+    missing
 }
 
 /// The uid and gid of `user` in a passwd file.
@@ -953,6 +1002,20 @@ mod tests {
             }
         );
         assert!(wsl_conf::findings(conf.as_bytes(), true).is_empty());
+        // The fixture has none of what WSL's native boot runs.
+        for needed in [
+            "/bin/login",
+            "/bin/mount",
+            "/bin/true",
+            "no systemctl",
+            "no grep",
+        ] {
+            assert!(
+                plan.warnings.iter().any(|w| w.contains(needed)),
+                "{needed}: {:?}",
+                plan.warnings
+            );
+        }
 
         // A .wsl names the user by oobe.defaultUid, not by the discouraged user.default.
         let wsl = DistributionConf {
