@@ -657,3 +657,19 @@ fn install_unit(dir: &Path, name: &str, content: &str) -> bool {
         && fs::create_dir_all(&wants).is_ok()
         && std::os::unix::fs::symlink(&unit, wants.join(format!("{name}.service"))).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::drvfs_owner;
+
+    #[test]
+    fn automount_options_uid_and_gid_follow_wsls_own_and_the_last_wins() {
+        assert_eq!(drvfs_owner(None, 0, 0), (0, 0));
+        assert_eq!(drvfs_owner(Some("metadata"), 0, 0), (0, 0));
+        assert_eq!(
+            drvfs_owner(Some("metadata,uid=1000,gid=100"), 0, 0),
+            (1000, 100)
+        );
+        assert_eq!(drvfs_owner(Some("uid=5, uid=7,gid=x"), 0, 3), (7, 3));
+    }
+}
