@@ -35,8 +35,8 @@ use clap::Parser;
 
 use arch::Arch;
 use binaries::Binaries;
-use cli::{Cli, Command, DeflaterArg, FormatArg};
-use edits::DistributionConf;
+use cli::{Cli, Command, DeflaterArg, FormatArg, SystemdArg};
+use edits::{DistributionConf, Systemd};
 use error::Error;
 use gzip::Deflater;
 use pack::{Format, Options};
@@ -117,6 +117,10 @@ fn run() -> Result<ExitCode, Error> {
             beside: beside_me(),
         },
         default_user: args.default_user,
+        systemd: args.systemd.map(|mode| match mode {
+            SystemdArg::Native => Systemd::Native,
+            SystemdArg::Wrapper => Systemd::Wrapper,
+        }),
         distribution: Some(DistributionConf {
             name: args.name.unwrap_or_else(|| "NixOS".into()),
             icon: args.icon,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use wsl_common::manifest::Manifest;
 
 use crate::binaries::Binaries;
-use crate::edits::{self, DistributionConf, RootfsEdits};
+use crate::edits::{self, DistributionConf, RootfsEdits, Systemd};
 use crate::error::Error;
 use crate::gzip::{Deflater, ParallelGzip, Written};
 use crate::progress::{human, Progress};
@@ -48,6 +48,8 @@ pub struct Options {
     pub deflater: Deflater,
     pub binaries: Binaries,
     pub default_user: Option<String>,
+    /// `--systemd`; `None`: the format's default ([`RootfsEdits::systemd`]).
+    pub systemd: Option<Systemd>,
     pub distribution: Option<DistributionConf>,
     /// `SOURCE_DATE_EPOCH`: no mtime in the archive is later.
     pub epoch: i64,
@@ -115,6 +117,7 @@ pub fn pack(options: &Options) -> Result<(), Error> {
         &RootfsEdits {
             init: &chosen.init,
             default_user: options.default_user.as_deref(),
+            systemd: options.systemd,
             epoch: options.epoch,
             distribution: options
                 .distribution

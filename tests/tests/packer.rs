@@ -396,8 +396,16 @@ fn every_format_extracts_to_the_source_tree_with_gnu_tar_and_bsdtar() {
                 Some("/dev/null")
             );
             let wsl_conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
-            assert!(
-                wsl_conf.contains("[user]\ndefault=root\n") && wsl_conf.contains("systemd=true"),
+            // A .wsl is native by default (the user by oobe.defaultUid), a rootfs wrapper.
+            let wanted_user = (format != "wsl").then_some("root");
+            assert_eq!(
+                wsl_value(&wsl_conf, "user.default").as_deref(),
+                wanted_user,
+                "{wsl_conf}"
+            );
+            assert_eq!(
+                wsl_value(&wsl_conf, "boot.systemd").as_deref(),
+                Some("true"),
                 "{wsl_conf}"
             );
             if format == "wsl" {
