@@ -11,6 +11,7 @@ use wsl_common::units::HOSTILE_UNITS;
 
 use crate::entry::{display, join, normalize, parent, Kind, Meta};
 use crate::error::Error;
+use crate::icon;
 use crate::nixos;
 use crate::placement::{place, place_new, read_through_links};
 use crate::sink::{Added, Content};
@@ -50,6 +51,8 @@ pub struct RootfsEdits<'a> {
     pub systemd: Option<Systemd>,
     pub epoch: i64,
     pub distribution: Option<&'a DistributionConf>,
+    /// The distribution's name for wsl-distribution.conf's `oobe.defaultName` (`--name`).
+    pub name: &'a str,
 }
 
 /// Entries every packed root filesystem gets, computed from a look at the source; the
@@ -289,33 +292,37 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         }
     }
 
-    if let Some(conf) = edits.distribution {
-        let icon = match &conf.icon {
-            Some(icon) => {
-                let data = read_icon(icon)?;
-                add_file(
-                    &mut out,
-                    &place(tree, &strip(ICON_PATH))?,
-                    0o644,
-                    epoch,
-                    data,
-                );
-                Some(ICON_PATH)
-            }
-            None => None,
-        };
-        let conf = DistributionConf {
+    // Every format gets /etc/wsl-distribution.conf and an icon: Microsoft's validator requires
+    // the file, and WSL reads it at `wsl --import` too (a shortcut, a terminal profile).
+    let given = edits.distribution.and_then(|conf| conf.icon.as_ref());
+    let (icon_path, icon_data) = match given {
+        Some(icon) => (ICON_PATH, read_icon(icon)?),
+        None => (icon::DEFAULT_ICON_PATH, icon::default_icon()),
+    };
+    add_file(
+        &mut out,
+        &place(tree, &strip(icon_path))?,
+        0o644,
+        epoch,
+        icon_data,
+    );
+    let conf = match edits.distribution {
+        Some(conf) => DistributionConf {
             default_uid,
             ..conf.clone()
-        };
-        add_file(
-            &mut out,
-            &place(tree, &strip(paths::WSL_DISTRIBUTION_CONF))?,
-            0o644,
-            epoch,
-            distribution_conf(&conf, icon).into_bytes(),
-        );
-    }
+        },
+        None => DistributionConf {
+            name: edits.name.to_owned(),
+            ..DistributionConf::default()
+        },
+    };
+    add_file(
+        &mut out,
+        &place(tree, &strip(paths::WSL_DISTRIBUTION_CONF))?,
+        0o644,
+        epoch,
+        distribution_conf(&conf, Some(icon_path)).into_bytes(),
+    );
 
     with_parents(&mut out, epoch);
     Ok(Plan {
@@ -385,6 +392,7 @@ pub fn installer_tree(
     payload: &Path,
     manifest: &Manifest,
     os_release: Option<Vec<u8>>,
+    name: &str,
     epoch: i64,
 ) -> Result<Vec<Added>, Error> {
     let size_of = |path: &Path, what: &str| {
@@ -441,6 +449,17 @@ pub fn installer_tree(
         // No [boot] key at all: even `systemd=false` makes Microsoft's validator demand
         // /sbin/init (validate-modern.py); WSL's default is false.
         file("/etc/wsl.conf", 0o644, b"[user]\ndefault=root\n".to_vec()),
+        // What Microsoft's validator requires of every distribution, as the payload has it.
+        file(
+            paths::WSL_DISTRIBUTION_CONF,
+            0o644,
+            format!(
+                "[oobe]\ndefaultName = {name}\n\n[shortcut]\nenabled = true\nicon = {}\n",
+                icon::DEFAULT_ICON_PATH
+            )
+            .into_bytes(),
+        ),
+        file(icon::DEFAULT_ICON_PATH, 0o644, icon::default_icon()),
         dir(paths::INSTALLER_DIR, 0o755),
         Added {
             meta: Meta::owned_by_root(
@@ -645,7 +664,8 @@ fn read_icon(icon: &Path) -> Result<Vec<u8>, Error> {
 }
 
 fn distribution_conf(conf: &DistributionConf, icon: Option<&str>) -> String {
-    let mut out = String::from("# Read by WSL when this .wsl file is installed.\n[oobe]\n");
+    let mut out =
+        String::from("# Read by WSL when it installs or imports this distribution.\n[oobe]\n");
     if let Some(command) = &conf.oobe_command {
         out.push_str(&format!("command = {command}\n"));
     }
@@ -728,6 +748,7 @@ mod tests {
                 systemd: None,
                 epoch: 1,
                 distribution: None,
+                name: "NixOS",
             },
         )
     }
@@ -970,6 +991,7 @@ mod tests {
                 systemd,
                 epoch: 1,
                 distribution,
+                name: "NixOS",
             },
         )
         .expect("edits")

@@ -11,6 +11,7 @@ mod entry;
 mod error;
 mod gzip;
 mod header;
+mod icon;
 mod json;
 mod nixos;
 mod pack;
@@ -77,13 +78,10 @@ fn run() -> Result<ExitCode, Error> {
         None => Format::Installer,
     };
     if format != Format::Wsl
-        && (args.name.is_some()
-            || args.icon.is_some()
-            || args.oobe_command.is_some()
-            || args.default_uid.is_some())
+        && (args.icon.is_some() || args.oobe_command.is_some() || args.default_uid.is_some())
     {
         return Err(Error::Usage(
-            "--name, --icon, --oobe-command and --default-uid belong to --format wsl".into(),
+            "--icon, --oobe-command and --default-uid belong to --format wsl".into(),
         ));
     }
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {

@@ -123,6 +123,10 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                 .distribution
                 .as_ref()
                 .filter(|_| options.format == Format::Wsl),
+            name: options
+                .distribution
+                .as_ref()
+                .map_or("NixOS", |d| d.name.as_str()),
         },
     )?;
     let mut progress = Progress::new(options.quiet);
@@ -182,6 +186,10 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                 payload_temp.path(),
                 &manifest,
                 os_release,
+                options
+                    .distribution
+                    .as_ref()
+                    .map_or("NixOS", |d| d.name.as_str()),
                 options.epoch,
             )?;
             let (temp, file) = TempFile::create_next_to(&options.output, "partial")?;
