@@ -297,19 +297,28 @@ fn check_mount(
 /// Root's shell in the payload's `/etc/passwd` must be a program the payload has: after the
 /// switch nothing else gives root a shell.
 fn check_root_shell(stage: BorrowedFd<'_>) -> Result<(), String> {
-    let passwd = open_path(stage, b"etc")
+    // `/etc` may be a symlink of the payload (`/etc -> usr/etc`); `/etc/passwd` is staged
+    // under its held-back name when `/etc` is a real directory, else under its own.
+    let etc = resolve(stage, None, b"etc")
+        .map(|r| r.path)
+        .unwrap_or(b"etc".to_vec());
+    let passwd = open_path(stage, &etc)
         .ok()
         .and_then(|etc| {
-            let fd = rustix::fs::openat(
-                &etc,
-                staged_name(b"passwd").as_slice(),
-                rustix::fs::OFlags::RDONLY
-                    | rustix::fs::OFlags::NOFOLLOW
-                    | rustix::fs::OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()?;
-            std::io::read_to_string(std::fs::File::from(fd)).ok()
+            [staged_name(b"passwd"), b"passwd".to_vec()]
+                .iter()
+                .find_map(|name| {
+                    rustix::fs::openat(
+                        &etc,
+                        name.as_slice(),
+                        rustix::fs::OFlags::RDONLY
+                            | rustix::fs::OFlags::NOFOLLOW
+                            | rustix::fs::OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .ok()
+                })
+                .and_then(|fd| std::io::read_to_string(std::fs::File::from(fd)).ok())
         })
         .ok_or("the payload has no /etc/passwd: root would have no shell")?;
     let shell = passwd

@@ -421,6 +421,12 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
         report.add(validator::passwd(text));
     }
     report.add(validator::enabled_discouraged_units(archive));
+    // validate-modern.py's `validate_mode('/etc/wsl-distribution.conf', ...)` is not optional.
+    if resolve(archive, b"etc/wsl-distribution.conf").is_none_or(|p| !archive.0.contains_key(&p)) {
+        report.error(
+            "there is no /etc/wsl-distribution.conf: WSL imports the archive without one, but Microsoft's validator requires it".into(),
+        );
+    }
 
     check_under_symlinks(archive, report);
     if archive.node(b"etc/resolv.conf").is_some() {

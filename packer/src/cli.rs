@@ -18,9 +18,14 @@ Formats:
   wsl        the same as a .wsl file with /etc/wsl-distribution.conf (implied by a .wsl name)
 
 Every root filesystem gets init as root's shell (its old shell goes to
-/etc/nixos-wsl/init.conf; an existing init.conf is kept), /etc/wsl.conf with root as WSL's
-default user first, /sbin/init where the source has none, and, unless it is NixOS, the systemd
-units that fight WSL masked. Nothing is written through a symlink of the source. A NixOS system
+/etc/nixos-wsl/init.conf; an existing init.conf is kept), packer's settings first in
+/etc/wsl.conf, and, unless it is NixOS, the systemd units that fight WSL masked.
+  --systemd native (default for .wsl): [boot] systemd=true, /sbin/init is init, and the user
+    is WSL's default user (oobe.defaultUid in a .wsl, [user] default otherwise), so sessions,
+    `wsl -e` and /mnt/c are the user's, inside systemd.
+  --systemd wrapper (default for rootfs and installer: any WSL 2, and the installer's first
+    start has no systemd): [user] default=root, /sbin/init where the source has none, and
+    [automount] options with the user's uid= and gid= so /mnt/c belongs to the user. Nothing is written through a symlink of the source. A NixOS system
 whose activation would replace init as root's shell is refused: build it with the toolkit's
 NixOS module.
 
@@ -62,6 +67,12 @@ pub enum FormatArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SystemdArg {
+    Native,
+    Wrapper,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ArchArg {
     #[value(name = "x86_64", alias = "x86-64", alias = "amd64")]
     X86_64,
@@ -71,6 +82,7 @@ pub enum ArchArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeflaterArg {
+    Libdeflate,
     ZlibRs,
     Miniz,
 }
@@ -100,6 +112,13 @@ pub struct PackArgs {
     /// User init drops WSL's shells to (default: the source's /etc/wsl.conf [user] default, else root).
     #[arg(long, value_name = "USER")]
     pub default_user: Option<String>,
+    /// How systemd runs (default: native for .wsl, wrapper for rootfs and installer; a
+    /// NixOS tree keeps what its declared wsl.conf says behind [user] default=root). native: WSL boots systemd (`[boot]
+    /// systemd=true`, /sbin/init is init) and starts the user directly; wrapper: WSL starts
+    /// root, whose shell, init, starts systemd and drops to the user (WSL without systemd
+    /// support).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub systemd: Option<SystemdArg>,
     /// gzip level.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub level: u32,
@@ -121,7 +140,7 @@ pub struct PackArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Deflate implementation (for benchmarks).
-    #[arg(long, value_enum, default_value_t = DeflaterArg::ZlibRs, hide = true)]
+    #[arg(long, value_enum, default_value_t = DeflaterArg::Libdeflate, hide = true)]
     pub deflate: DeflaterArg,
 }
 

@@ -11,6 +11,7 @@ use wsl_common::units::HOSTILE_UNITS;
 
 use crate::entry::{display, join, normalize, parent, Kind, Meta};
 use crate::error::Error;
+use crate::icon;
 use crate::nixos;
 use crate::placement::{place, place_new, read_through_links};
 use crate::sink::{Added, Content};
@@ -31,11 +32,27 @@ pub struct DistributionConf {
     pub default_uid: Option<u32>,
 }
 
+/// How systemd runs on WSL (`--systemd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Systemd {
+    /// WSL boots systemd itself (`[boot] systemd=true`, `init.cpp:2355-2438`): `/sbin/init` is
+    /// init, which prepares the system and execs systemd; WSL starts the user directly.
+    Native,
+    /// WSL starts root, whose shell, init, starts systemd in namespaces of its own and drops
+    /// every session to the user: for WSL without systemd support.
+    Wrapper,
+}
+
 pub struct RootfsEdits<'a> {
     pub init: &'a Path,
     pub default_user: Option<&'a str>,
+    /// `None`: what a NixOS system declares in its wsl.conf, else native for a `.wsl` (every
+    /// WSL that reads one boots systemd natively, 2.4.4 and later) and wrapper otherwise.
+    pub systemd: Option<Systemd>,
     pub epoch: i64,
     pub distribution: Option<&'a DistributionConf>,
+    /// The distribution's name for wsl-distribution.conf's `oobe.defaultName` (`--name`).
+    pub name: &'a str,
 }
 
 /// Entries every packed root filesystem gets, computed from a look at the source; the
@@ -71,6 +88,15 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let etc_file = |rel: &[u8]| match &nixos {
         Some(nixos) => nixos.etc_file(tree, rel),
         None => read_through_links(tree, &join(b"etc", rel)),
+    };
+    let source_conf = etc_file(b"wsl.conf")?.unwrap_or_default().0;
+    // A NixOS system declares its wsl.conf (the module's `wsl.systemd`), which its first
+    // activation puts back in place of packer's: without --systemd packer keeps what it
+    // declares behind `[user] default=root`, as the module writes it for either mode.
+    let declared = nixos.is_some() && edits.systemd.is_none();
+    let native = match edits.systemd {
+        Some(mode) => mode == Systemd::Native,
+        None => !declared && edits.distribution.is_some(),
     };
 
     // init itself.
@@ -108,26 +134,21 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         .as_deref()
         .is_some_and(|s| nixos::is_init(tree, s));
     let root_shell = old_shell.filter(|_| !shell_was_init);
-    out.push(keep_owner(tree, &passwd_path, 0o644, epoch, passwd));
+    out.push(keep_owner(tree, &passwd_path, 0o644, epoch, passwd.clone()));
 
-    // /etc/wsl.conf: the toolkit's settings first, where WSL reads them; the rest kept.
-    let wsl_conf_path = place(tree, b"etc/wsl.conf")?;
-    let rewrite = wsl_conf::for_toolkit(&etc_file(b"wsl.conf")?.unwrap_or_default().0);
-    warnings.extend(rewrite.notes.iter().map(|n| format!("/etc/wsl.conf {n}")));
-    out.push(keep_owner(tree, &wsl_conf_path, 0o644, epoch, rewrite.text));
+    // The source's own [user] default, which the wsl.conf below comments out.
+    let source_user = wsl_conf::for_toolkit(&source_conf).default_user;
 
     // init.conf: an existing one is kept (re-packing what `wsl --export` gives is idempotent);
     // only a user asked for explicitly, or named in the source's wsl.conf, changes its user.
-    let wanted_user = edits
-        .default_user
-        .map(str::to_owned)
-        .or(rewrite.default_user);
+    let wanted_user = edits.default_user.map(str::to_owned).or(source_user);
     let init_conf_path = place(tree, &strip(paths::INIT_CONFIG))?;
-    match etc_file(b"nixos-wsl/init.conf")? {
+    let configured_user = match etc_file(b"nixos-wsl/init.conf")? {
         Some((text, from)) => {
             let text = String::from_utf8_lossy(&text).into_owned();
             let (config, _) = InitConfig::parse(&text);
             let mut edited = text.clone();
+            let mut user_now = config.user.clone();
             if let Some(user) = wanted_user
                 .filter(|u| *u != config.user && (u != "root" || edits.default_user.is_some()))
             {
@@ -139,6 +160,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
                     ));
                 }
                 edited = set_config_line(&edited, "user", &user);
+                user_now = user;
             }
             if nixos::is_init(tree, &config.shell) {
                 warnings.push(format!(
@@ -153,6 +175,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
             if edited != text || tree.node(&init_conf_path).is_none() {
                 add_file(&mut out, &init_conf_path, 0o644, epoch, edited.into_bytes());
             }
+            user_now
         }
         None => {
             if shell_was_init {
@@ -173,12 +196,67 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
                 epoch,
                 config.render().into_bytes(),
             );
+            config.user
         }
-    }
+    };
+
+    // /etc/wsl.conf: the toolkit's settings first, where WSL reads them; the rest kept.
+    let owner = (configured_user != "root")
+        .then(|| passwd_ids(&passwd, &configured_user))
+        .flatten();
+    let mut default_uid = edits.distribution.and_then(|d| d.default_uid);
+    let settings = if native {
+        // A .wsl names the user by oobe.defaultUid: Microsoft's validator discourages
+        // user.default (validate-modern.py, "Found discouraged wsl.conf key").
+        let by_uid = edits.distribution.is_some() && owner.is_some();
+        if by_uid {
+            default_uid = default_uid.or(owner.map(|(uid, _)| uid));
+        } else if edits.distribution.is_some() && configured_user != "root" {
+            warnings.push(format!(
+                "{configured_user} is not in /etc/passwd, so the .wsl names it by [user] default={configured_user} in /etc/wsl.conf rather than by oobe.defaultUid"
+            ));
+        }
+        wsl_conf::Settings {
+            native: true,
+            default_user: (!(by_uid || edits.distribution.is_some() && configured_user == "root"))
+                .then(|| configured_user.clone()),
+            // The instance OOBE starts in was created as root (DefaultUid is set after OOBE,
+            // and drvfs is mounted at the instance's start, config.cpp:690-701): the options
+            // give the drives to the user from that first instance on.
+            automount_options: owner
+                .filter(|_| by_uid)
+                .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
+        }
+    } else {
+        wsl_conf::Settings {
+            automount_options: owner
+                .filter(|_| !declared)
+                .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
+            ..wsl_conf::Settings::wrapper()
+        }
+    };
+    let wsl_conf_path = place(tree, b"etc/wsl.conf")?;
+    let rewrite = wsl_conf::for_toolkit_with(&source_conf, &settings);
+    warnings.extend(rewrite.notes.iter().map(|n| format!("/etc/wsl.conf {n}")));
+    out.push(keep_owner(tree, &wsl_conf_path, 0o644, epoch, rewrite.text));
 
     // /sbin/init where the source has none, placed where /sbin really is in the tree (bsdtar
     // refuses to extract through a symlink such as Debian's /sbin -> usr/sbin).
-    if let Some(init_link) = place_new(tree, b"sbin/init")? {
+    if native && nixos.is_none() {
+        warnings.extend(native_boot_missing(tree));
+    }
+
+    // In native mode WSL execs /sbin/init (init.cpp:2355-2438), which must be init, so that
+    // activation, the masks and the services' environment come before systemd.
+    if native {
+        if !nixos::is_init(tree, "/sbin/init") {
+            let at = place(tree, b"sbin/init")?;
+            out.push(Added {
+                replace: true,
+                ..link(&at, paths::INIT.as_bytes(), epoch)
+            });
+        }
+    } else if let Some(init_link) = place_new(tree, b"sbin/init")? {
         out.push(link(&init_link, paths::INIT.as_bytes(), epoch));
     }
 
@@ -214,29 +292,37 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         }
     }
 
-    if let Some(conf) = edits.distribution {
-        let icon = match &conf.icon {
-            Some(icon) => {
-                let data = read_icon(icon)?;
-                add_file(
-                    &mut out,
-                    &place(tree, &strip(ICON_PATH))?,
-                    0o644,
-                    epoch,
-                    data,
-                );
-                Some(ICON_PATH)
-            }
-            None => None,
-        };
-        add_file(
-            &mut out,
-            &place(tree, &strip(paths::WSL_DISTRIBUTION_CONF))?,
-            0o644,
-            epoch,
-            distribution_conf(conf, icon).into_bytes(),
-        );
-    }
+    // Every format gets /etc/wsl-distribution.conf and an icon: Microsoft's validator requires
+    // the file, and WSL reads it at `wsl --import` too (a shortcut, a terminal profile).
+    let given = edits.distribution.and_then(|conf| conf.icon.as_ref());
+    let (icon_path, icon_data) = match given {
+        Some(icon) => (ICON_PATH, read_icon(icon)?),
+        None => (icon::DEFAULT_ICON_PATH, icon::default_icon()),
+    };
+    add_file(
+        &mut out,
+        &place(tree, &strip(icon_path))?,
+        0o644,
+        epoch,
+        icon_data,
+    );
+    let conf = match edits.distribution {
+        Some(conf) => DistributionConf {
+            default_uid,
+            ..conf.clone()
+        },
+        None => DistributionConf {
+            name: edits.name.to_owned(),
+            ..DistributionConf::default()
+        },
+    };
+    add_file(
+        &mut out,
+        &place(tree, &strip(paths::WSL_DISTRIBUTION_CONF))?,
+        0o644,
+        epoch,
+        distribution_conf(&conf, Some(icon_path)).into_bytes(),
+    );
 
     with_parents(&mut out, epoch);
     Ok(Plan {
@@ -306,6 +392,7 @@ pub fn installer_tree(
     payload: &Path,
     manifest: &Manifest,
     os_release: Option<Vec<u8>>,
+    name: &str,
     epoch: i64,
 ) -> Result<Vec<Added>, Error> {
     let size_of = |path: &Path, what: &str| {
@@ -359,11 +446,20 @@ pub fn installer_tree(
             format!("root:x:0:0:root:/root:{}\n", paths::INSTALLER).into_bytes(),
         ),
         file("/etc/shadow", 0o640, b"root:*:1:0:99999:7:::\n".to_vec()),
+        // No [boot] key at all: even `systemd=false` makes Microsoft's validator demand
+        // /sbin/init (validate-modern.py); WSL's default is false.
+        file("/etc/wsl.conf", 0o644, b"[user]\ndefault=root\n".to_vec()),
+        // What Microsoft's validator requires of every distribution, as the payload has it.
         file(
-            "/etc/wsl.conf",
+            paths::WSL_DISTRIBUTION_CONF,
             0o644,
-            b"[user]\ndefault=root\n\n[boot]\nsystemd=false\n".to_vec(),
+            format!(
+                "[oobe]\ndefaultName = {name}\n\n[shortcut]\nenabled = true\nicon = {}\n",
+                icon::DEFAULT_ICON_PATH
+            )
+            .into_bytes(),
         ),
+        file(icon::DEFAULT_ICON_PATH, 0o644, icon::default_icon()),
         dir(paths::INSTALLER_DIR, 0o755),
         Added {
             meta: Meta::owned_by_root(
@@ -459,6 +555,63 @@ fn with_parents(out: &mut Vec<Added>, epoch: i64) {
     }
 }
 
+/// The folders both dash and bash search without a PATH (their built-in defaults), which is
+/// how WSL's native boot runs `systemctl` and `grep`: `popen` through `/bin/sh` with no PATH.
+const SH_DEFAULT_PATH: &[&str] = &[
+    "usr/local/sbin",
+    "usr/local/bin",
+    "usr/sbin",
+    "usr/bin",
+    "sbin",
+    "bin",
+];
+
+/// What WSL's native boot runs from the tree and the tree lacks, one sentence each: the boot
+/// wait `systemctl is-system-running | grep` (init.cpp:3574-3601), the user session's
+/// `/bin/login -f USER` and `systemctl is-active user@UID` (config.cpp:2719-2805), and the
+/// generator's units running `/bin/true` and `/bin/mount` (init.cpp:263-410).
+pub fn native_boot_missing(tree: &dyn Lookup) -> Vec<String> {
+    let is_file = |path: &[u8]| {
+        resolve(tree, path)
+            .and_then(|p| tree.node(&p))
+            .is_some_and(|n| n.kind == NodeKind::File)
+    };
+    let mut missing = Vec::new();
+    for (path, why) in [
+        ("bin/login", "WSL starts each user's systemd session with /bin/login -f USER; without it every first session of a user waits boot.initTimeout and prints \"Failed to start the systemd user session\""),
+        ("bin/mount", "WSL's generated wsl-mnt-guard.service runs /bin/mount"),
+        ("bin/true", "WSL's generated wsl-mnt-guard.service runs /bin/true"),
+    ] {
+        if !is_file(path.as_bytes()) {
+            missing.push(format!("native systemd: /{path} is missing: {why}"));
+        }
+    }
+    for program in ["systemctl", "grep"] {
+        let found = SH_DEFAULT_PATH
+            .iter()
+            .any(|dir| is_file(format!("{dir}/{program}").as_bytes()));
+        if !found {
+            missing.push(format!(
+                "native systemd: no {program} in /bin/sh's default PATH (/{}): WSL's boot wait and user-session wait run `systemctl ... | grep` without a PATH and time out",
+                SH_DEFAULT_PATH.join(":/")
+            ));
+        }
+    }
+    missing
+}
+
+/// The uid and gid of `user` in a passwd file.
+fn passwd_ids(passwd: &[u8], user: &str) -> Option<(u32, u32)> {
+    passwd.split(|&c| c == b'\n').find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|&c| c == b':').collect();
+        if fields.len() != 7 || fields[0] != user.as_bytes() {
+            return None;
+        }
+        let number = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u32>().ok();
+        Some((number(fields[2])?, number(fields[3])?))
+    })
+}
+
 /// Sets root's shell in a passwd file; returns the new text and root's previous shell.
 pub fn set_root_shell(passwd: &[u8], shell: &str) -> (Vec<u8>, Option<String>) {
     let mut out = Vec::with_capacity(passwd.len() + shell.len());
@@ -511,7 +664,8 @@ fn read_icon(icon: &Path) -> Result<Vec<u8>, Error> {
 }
 
 fn distribution_conf(conf: &DistributionConf, icon: Option<&str>) -> String {
-    let mut out = String::from("# Read by WSL when this .wsl file is installed.\n[oobe]\n");
+    let mut out =
+        String::from("# Read by WSL when it installs or imports this distribution.\n[oobe]\n");
     if let Some(command) = &conf.oobe_command {
         out.push_str(&format!("command = {command}\n"));
     }
@@ -591,8 +745,10 @@ mod tests {
             &RootfsEdits {
                 init: &init,
                 default_user,
+                systemd: None,
                 epoch: 1,
                 distribution: None,
+                name: "NixOS",
             },
         )
     }
@@ -715,7 +871,18 @@ mod tests {
     /// init.conf are packer's.
     fn exported() -> Vec<Entry> {
         let wsl_conf = String::from_utf8(
-            wsl_conf::for_toolkit(b"[User]\nDefault=nixos\n[boot]\nsystemd=true\n").text,
+            wsl_conf::for_toolkit_with(
+                b"[User]\nDefault=nixos\n[automount]\noptions=metadata,uid=0\n",
+                &wsl_conf::Settings {
+                    automount_options: Some(wsl_conf::automount_options(
+                        b"[automount]\noptions=metadata,uid=0\n",
+                        1000,
+                        100,
+                    )),
+                    ..wsl_conf::Settings::wrapper()
+                },
+            )
+            .text,
         )
         .expect("UTF-8");
         vec![
@@ -786,6 +953,139 @@ mod tests {
             text_of(&plan, "etc/nixos-wsl/init.conf"),
             Some("user = alice\nshell = /bin/sh\n")
         );
+    }
+
+    fn debian_like() -> MemoryTree {
+        MemoryTree(vec![
+            dir(""),
+            link_to("sbin", "usr/sbin"),
+            dir("usr"),
+            dir("usr/sbin"),
+            link_to("usr/sbin/init", "../lib/systemd/systemd"),
+            dir("usr/lib"),
+            dir("usr/lib/systemd"),
+            file("usr/lib/systemd/systemd", "\x7fELF"),
+            dir("etc"),
+            file(
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1001::/home/alice:/bin/bash\n",
+            ),
+            file(
+                "etc/wsl.conf",
+                "[boot]\nsystemd=false\n[automount]\noptions = metadata,uid=5\n",
+            ),
+        ])
+    }
+
+    fn planned_as(
+        tree: &MemoryTree,
+        systemd: Option<Systemd>,
+        distribution: Option<&DistributionConf>,
+    ) -> Plan {
+        let init = std::env::current_exe().expect("test binary");
+        plan(
+            tree,
+            &RootfsEdits {
+                init: &init,
+                default_user: Some("alice"),
+                systemd,
+                epoch: 1,
+                distribution,
+                name: "NixOS",
+            },
+        )
+        .expect("edits")
+    }
+
+    #[test]
+    fn native_mode_boots_systemd_through_init_as_the_user() {
+        let tree = debian_like();
+        let plan = planned_as(&tree, Some(Systemd::Native), None);
+        let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+        let reading = wsl_conf::Reading::of(conf.as_bytes());
+        assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
+        assert_eq!(reading.value("user.default").map(|v| v.0), Some("alice"));
+        assert!(conf.contains("#~ systemd=false\n"), "{conf}");
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("systemd=false")),
+            "{:?}",
+            plan.warnings
+        );
+        let init = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"usr/sbin/init")
+            .expect("/sbin/init replaced");
+        assert!(init.replace);
+        assert_eq!(
+            init.meta.kind,
+            Kind::Symlink {
+                target: paths::INIT.as_bytes().to_vec()
+            }
+        );
+        assert!(wsl_conf::findings(conf.as_bytes(), true).is_empty());
+        // The fixture has none of what WSL's native boot runs.
+        for needed in [
+            "/bin/login",
+            "/bin/mount",
+            "/bin/true",
+            "no systemctl",
+            "no grep",
+        ] {
+            assert!(
+                plan.warnings.iter().any(|w| w.contains(needed)),
+                "{needed}: {:?}",
+                plan.warnings
+            );
+        }
+
+        // A .wsl names the user by oobe.defaultUid, not by the discouraged user.default.
+        let wsl = DistributionConf {
+            name: "Debian".into(),
+            ..DistributionConf::default()
+        };
+        let plan = planned_as(&tree, None, Some(&wsl));
+        let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+        let reading = wsl_conf::Reading::of(conf.as_bytes());
+        assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
+        assert_eq!(reading.value("user.default"), None, "{conf}");
+        assert_eq!(
+            reading.value("automount.options").map(|v| v.0),
+            Some("metadata,uid=1000,gid=1001")
+        );
+        let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
+        assert!(
+            distribution.contains("defaultUid = 1000\n"),
+            "{distribution}"
+        );
+    }
+
+    #[test]
+    fn wrapper_mode_gives_the_drives_to_the_user() {
+        let tree = debian_like();
+        let plan = planned_as(&tree, None, None);
+        let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+        let reading = wsl_conf::Reading::of(conf.as_bytes());
+        assert_eq!(reading.value("user.default").map(|v| v.0), Some("root"));
+        assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("false"));
+        assert_eq!(
+            reading.value("automount.options").map(|v| v.0),
+            Some("metadata,uid=1000,gid=1001")
+        );
+        assert!(conf.contains("#~ options = metadata,uid=5\n"), "{conf}");
+        assert!(
+            !plan.added.iter().any(|a| a.meta.path == b"usr/sbin/init"),
+            "the tree's own /sbin/init stays"
+        );
+        // Packing the result again gives the same file.
+        let again = wsl_conf::for_toolkit_with(
+            conf.as_bytes(),
+            &wsl_conf::Settings {
+                automount_options: Some(wsl_conf::automount_options(conf.as_bytes(), 1000, 1001)),
+                ..wsl_conf::Settings::wrapper()
+            },
+        );
+        assert_eq!(String::from_utf8_lossy(&again.text), conf);
     }
 
     const SYSTEM: &str = "nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05";

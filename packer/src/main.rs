@@ -5,11 +5,13 @@ mod arch;
 mod binaries;
 mod check;
 mod cli;
+mod deflate_walk;
 mod edits;
 mod entry;
 mod error;
 mod gzip;
 mod header;
+mod icon;
 mod json;
 mod nixos;
 mod pack;
@@ -34,8 +36,8 @@ use clap::Parser;
 
 use arch::Arch;
 use binaries::Binaries;
-use cli::{Cli, Command, DeflaterArg, FormatArg};
-use edits::DistributionConf;
+use cli::{Cli, Command, DeflaterArg, FormatArg, SystemdArg};
+use edits::{DistributionConf, Systemd};
 use error::Error;
 use gzip::Deflater;
 use pack::{Format, Options};
@@ -76,13 +78,10 @@ fn run() -> Result<ExitCode, Error> {
         None => Format::Installer,
     };
     if format != Format::Wsl
-        && (args.name.is_some()
-            || args.icon.is_some()
-            || args.oobe_command.is_some()
-            || args.default_uid.is_some())
+        && (args.icon.is_some() || args.oobe_command.is_some() || args.default_uid.is_some())
     {
         return Err(Error::Usage(
-            "--name, --icon, --oobe-command and --default-uid belong to --format wsl".into(),
+            "--icon, --oobe-command and --default-uid belong to --format wsl".into(),
         ));
     }
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
@@ -105,6 +104,7 @@ fn run() -> Result<ExitCode, Error> {
         level: args.level,
         threads,
         deflater: match args.deflate {
+            DeflaterArg::Libdeflate => Deflater::Libdeflate,
             DeflaterArg::ZlibRs => Deflater::ZlibRs,
             DeflaterArg::Miniz => Deflater::Miniz,
         },
@@ -115,6 +115,10 @@ fn run() -> Result<ExitCode, Error> {
             beside: beside_me(),
         },
         default_user: args.default_user,
+        systemd: args.systemd.map(|mode| match mode {
+            SystemdArg::Native => Systemd::Native,
+            SystemdArg::Wrapper => Systemd::Wrapper,
+        }),
         distribution: Some(DistributionConf {
             name: args.name.unwrap_or_else(|| "NixOS".into()),
             icon: args.icon,

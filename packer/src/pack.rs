@@ -10,7 +10,7 @@ use std::time::Instant;
 use wsl_common::manifest::Manifest;
 
 use crate::binaries::Binaries;
-use crate::edits::{self, DistributionConf, RootfsEdits};
+use crate::edits::{self, DistributionConf, RootfsEdits, Systemd};
 use crate::error::Error;
 use crate::gzip::{Deflater, ParallelGzip, Written};
 use crate::progress::{human, Progress};
@@ -48,6 +48,8 @@ pub struct Options {
     pub deflater: Deflater,
     pub binaries: Binaries,
     pub default_user: Option<String>,
+    /// `--systemd`; `None`: the format's default ([`RootfsEdits::systemd`]).
+    pub systemd: Option<Systemd>,
     pub distribution: Option<DistributionConf>,
     /// `SOURCE_DATE_EPOCH`: no mtime in the archive is later.
     pub epoch: i64,
@@ -115,11 +117,16 @@ pub fn pack(options: &Options) -> Result<(), Error> {
         &RootfsEdits {
             init: &chosen.init,
             default_user: options.default_user.as_deref(),
+            systemd: options.systemd,
             epoch: options.epoch,
             distribution: options
                 .distribution
                 .as_ref()
                 .filter(|_| options.format == Format::Wsl),
+            name: options
+                .distribution
+                .as_ref()
+                .map_or("NixOS", |d| d.name.as_str()),
         },
     )?;
     let mut progress = Progress::new(options.quiet);
@@ -179,6 +186,10 @@ pub fn pack(options: &Options) -> Result<(), Error> {
                 payload_temp.path(),
                 &manifest,
                 os_release,
+                options
+                    .distribution
+                    .as_ref()
+                    .map_or("NixOS", |d| d.name.as_str()),
                 options.epoch,
             )?;
             let (temp, file) = TempFile::create_next_to(&options.output, "partial")?;

@@ -408,19 +408,148 @@ pub struct Rewrite {
     pub notes: Vec<String>,
 }
 
-/// [`HEADER`] first, then the source's text with the lines that would undo it or that WSL
-/// cannot read kept as `#~ ` comments: invalid lines (so the settings after them apply),
-/// every `[user] default` (its user goes to init.conf), later duplicates of a key (WSL ignores
-/// them; the validator rejects them), keys before any section (they would land in `[user]`)
-/// and keys under a section header WSL cannot parse (they would land in the section before).
-/// Everything else is kept byte for byte. Packing packer's own output again gives
-/// the same text.
+/// What packer puts first in wsl.conf, by systemd mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `[boot] systemd=true`: WSL boots systemd itself (`init.cpp:2355-2438`), with init as
+    /// `/sbin/init`.
+    pub native: bool,
+    /// `[user] default`: `root` in wrapper mode (root's shell, init, must run); the user in
+    /// native mode, or none where a `.wsl` names the user by `oobe.defaultUid` instead.
+    pub default_user: Option<String>,
+    /// `[automount] options`: the source's own with the user's `uid=`/`gid=`, since WSL mounts
+    /// the drives as the default user (`config.cpp:690-701`, `:2021`): root in wrapper mode,
+    /// and root in the instance a `.wsl`'s OOBE runs in.
+    pub automount_options: Option<String>,
+}
+
+impl Settings {
+    /// Wrapper mode, drives left to root: [`HEADER`].
+    pub fn wrapper() -> Self {
+        Self {
+            default_user: Some("root".into()),
+            ..Self::default()
+        }
+    }
+
+    /// The keys this header sets, which the source's own lines must not repeat.
+    fn keys(&self) -> Vec<&'static str> {
+        let mut keys = vec!["user.default"];
+        if self.native {
+            keys.push("boot.systemd");
+        }
+        if self.automount_options.is_some() {
+            keys.push("automount.options");
+        }
+        keys
+    }
+}
+
+/// The first line of every header packer writes; a source starting with it is packer's own
+/// output, whose header (up to its one blank line) is written afresh.
+const HEADER_MARK: &str = "# Written by packer (nixos-wsl)";
+
+/// The header for these settings, ending in the one blank line of the header.
+pub fn header(settings: &Settings) -> String {
+    if *settings == Settings::wrapper() {
+        return HEADER.to_owned();
+    }
+    let mut out = String::from(HEADER_MARK);
+    if settings.native {
+        out.push_str(
+            ": WSL boots systemd itself (/sbin/init is init, which prepares the\n\
+             # system and execs systemd), and sessions start as the default user, inside systemd.\n",
+        );
+        if settings.automount_options.is_some() {
+            out.push_str("# [automount] options give the Windows drives to the user from the first start on.\n");
+        }
+    } else {
+        out.push_str(
+            ": WSL starts every session as root so that init, root's shell,\n\
+             # runs; init then becomes the user named in /etc/nixos-wsl/init.conf. [automount] options\n\
+             # give the Windows drives to that user (WSL would mount them as root, the default user).\n",
+        );
+    }
+    out.push_str(
+        "# These lines come first: WSL keeps the first of duplicate keys and stops reading at the first line it cannot parse.\n\
+         # Lines below that WSL cannot parse or would ignore are kept as comments starting with #~.\n",
+    );
+    if settings.native {
+        out.push_str("[boot]\nsystemd=true\n");
+    }
+    if let Some(user) = &settings.default_user {
+        out.push_str(&format!("[user]\ndefault={}\n", quote_value(user)));
+    }
+    if let Some(options) = &settings.automount_options {
+        out.push_str(&format!("[automount]\noptions={}\n", quote_value(options)));
+    }
+    out.push('\n');
+    out
+}
+
+/// A value as WSL's parser reads it back: quoted, with `\\` and `\"` escapes, when it holds a
+/// character the parser treats specially (`configfile.cpp:657-781`).
+fn quote_value(value: &str) -> String {
+    if !value.contains(['#', '"', '\\']) && value.trim() == value {
+        return value.to_owned();
+    }
+    let mut out = String::from('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `[automount] options` giving the drives to `uid`/`gid`: the source's options (what WSL
+/// reads of its wsl.conf) without their own `uid=`/`gid=`, then the user's. drvfs gets WSL's
+/// `uid=,gid=` of the default user first and these after them (`config.cpp:2021`), and the
+/// last of a repeated option wins.
+pub fn automount_options(source: &[u8], uid: u32, gid: u32) -> String {
+    let reading = Reading::of(source);
+    let mut options: Vec<String> = reading
+        .value("automount.options")
+        .map(|(v, _)| v)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty() && !o.starts_with("uid=") && !o.starts_with("gid="))
+        .map(str::to_owned)
+        .collect();
+    options.push(format!("uid={uid}"));
+    options.push(format!("gid={gid}"));
+    options.join(",")
+}
+
+/// [`for_toolkit_with`] in wrapper mode, drives left to root.
 pub fn for_toolkit(source: &[u8]) -> Rewrite {
+    for_toolkit_with(source, &Settings::wrapper())
+}
+
+/// [`header`] first, then the source's text with the lines that would undo it or that WSL
+/// cannot read kept as `#~ ` comments: invalid lines (so the settings after them apply),
+/// every `[user] default` (its user goes to init.conf), the keys the header sets, later
+/// duplicates of a key (WSL ignores them; the validator rejects them), keys before any section
+/// (they would land in `[user]`) and keys under a section header WSL cannot parse (they would
+/// land in the section before). Everything else is kept byte for byte. Packing packer's own
+/// output again gives the same text.
+pub fn for_toolkit_with(source: &[u8], settings: &Settings) -> Rewrite {
     let mut rewrite = Rewrite {
-        text: HEADER.as_bytes().to_vec(),
+        text: header(settings).into_bytes(),
         ..Rewrite::default()
     };
-    let body = source.strip_prefix(HEADER.as_bytes()).unwrap_or(source);
+    let body = if source.starts_with(HEADER_MARK.as_bytes()) {
+        source
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map_or(&source[source.len()..], |at| &source[at + 2..])
+    } else {
+        source
+    };
+    let taken = settings.keys();
     // Notepad's UTF-8 byte order mark: WSL cannot parse the first line with it, and with the
     // header in front it would sit mid-file.
     let body = match body.strip_prefix(b"\xef\xbb\xbf") {
@@ -457,6 +586,18 @@ pub fn for_toolkit(source: &[u8]) -> Rewrite {
             // Expected, not worth a warning: its user becomes init.conf's.
             LineKind::Setting { name, .. } if name.eq_ignore_ascii_case("user.default") => {
                 Some(String::new())
+            }
+            // The header's setting applies; a source value that disagrees is worth a word.
+            LineKind::Setting { name, value, .. }
+                if taken.iter().any(|t| t.eq_ignore_ascii_case(name)) =>
+            {
+                if name.eq_ignore_ascii_case("boot.systemd") && parse_bool(value) != Some(true) {
+                    Some(format!(
+                        "{name}={value}: packer's native systemd mode sets systemd=true"
+                    ))
+                } else {
+                    Some(String::new())
+                }
             }
             LineKind::Setting { name, .. } if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) => {
                 Some(format!("{name} is set earlier; WSL keeps the first"))
@@ -507,7 +648,7 @@ pub enum Finding {
 }
 
 /// What `packer check` says about a wsl.conf. `init_is_root_shell`: the toolkit's init is
-/// root's shell, so WSL must start root.
+/// root's shell, so without `[boot] systemd=true` WSL must start root.
 pub fn findings(text: &[u8], init_is_root_shell: bool) -> Vec<Finding> {
     let reading = Reading::of(text);
     let mut out = Vec::new();
@@ -572,7 +713,13 @@ pub fn findings(text: &[u8], init_is_root_shell: bool) -> Vec<Finding> {
             )));
         }
     }
-    if init_is_root_shell {
+    // With WSL's own systemd, sessions start inside it as whoever WSL starts: the default
+    // user need not be root (init as root's shell only drops root's sessions to the user).
+    let native = reading
+        .value("boot.systemd")
+        .and_then(|(v, _)| parse_bool(v))
+        .unwrap_or(false);
+    if init_is_root_shell && !native {
         match reading.value("user.default") {
             Some(("root", _)) => {}
             Some((user, at)) => out.push(Finding::Error(format!(

@@ -321,6 +321,20 @@ fn common_mounts() -> Result<()> {
     Ok(())
 }
 
+/// The `uid=` and `gid=` drvfs ends up with: the last of each in `options` (what
+/// `[automount] options` adds after WSL's own, config.cpp:2021), else the default user's.
+fn drvfs_owner(options: Option<&str>, uid: u32, gid: u32) -> (u32, u32) {
+    let (mut uid, mut gid) = (uid, gid);
+    for option in options.unwrap_or_default().split(',') {
+        match option.trim().split_once('=') {
+            Some(("uid", v)) => uid = v.parse().unwrap_or(uid),
+            Some(("gid", v)) => gid = v.parse().unwrap_or(gid),
+            _ => {}
+        }
+    }
+    (uid, gid)
+}
+
 /// ConfigInitializeInstance (config.cpp:623-835): fstab, the VM-mode mounts, drvfs, the host
 /// name and the files WSL writes. Failures here are warnings or logged, never fatal, as in WSL.
 fn instance_setup(
@@ -427,9 +441,12 @@ fn instance_setup(
         }
         Err(e) => log(e.to_string()),
     }
-    // Drive C: as drvfs with uid= and gid= of the default user (config.cpp:728-731,
-    // 1996-2021); the simulator's is a tmpfs with Windows' folders.
+    // Drive C: as drvfs with `noatime,uid=,gid=` of the default user and then
+    // `[automount] options` (config.cpp:728-731, 1996-2021): drvfs takes the last of a
+    // repeated option, so the options' uid=/gid= win. The simulator's is a tmpfs with
+    // Windows' folders, owned as drvfs would show them.
     let gid = User::by_uid(Path::new("/"), owner).map_or(0, |u| u.gid);
+    let (owner, gid) = drvfs_owner(conf.drvfs_options.as_deref(), owner, gid);
     let options_text = format!("mode=0777,uid={owner},gid={gid}");
     match mount_mkdir(
         Some("drvfs"),
@@ -639,4 +656,20 @@ fn install_unit(dir: &Path, name: &str, content: &str) -> bool {
         && fs::write(&unit, content).is_ok()
         && fs::create_dir_all(&wants).is_ok()
         && std::os::unix::fs::symlink(&unit, wants.join(format!("{name}.service"))).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drvfs_owner;
+
+    #[test]
+    fn automount_options_uid_and_gid_follow_wsls_own_and_the_last_wins() {
+        assert_eq!(drvfs_owner(None, 0, 0), (0, 0));
+        assert_eq!(drvfs_owner(Some("metadata"), 0, 0), (0, 0));
+        assert_eq!(
+            drvfs_owner(Some("metadata,uid=1000,gid=100"), 0, 0),
+            (1000, 100)
+        );
+        assert_eq!(drvfs_owner(Some("uid=5, uid=7,gid=x"), 0, 3), (7, 3));
+    }
 }

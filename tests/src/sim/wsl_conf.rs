@@ -30,6 +30,8 @@ pub struct WslConf {
     pub gpu_enabled: bool,
     pub gui_applications: bool,
     pub hostname: Option<String>,
+    /// `[automount] options`, appended to drvfs' own `uid=,gid=` (config.cpp:2021).
+    pub drvfs_options: Option<String>,
     /// What WSL would warn about, one line each (`wsl: ...` on the starting session).
     pub warnings: Vec<String>,
 }
@@ -47,6 +49,7 @@ impl Default for WslConf {
             gpu_enabled: true,
             gui_applications: true,
             hostname: None,
+            drvfs_options: None,
             warnings: Vec::new(),
         }
     }
@@ -244,6 +247,7 @@ impl WslConf {
                 "network.generatehosts" => flag(&mut conf, |c| &mut c.generate_hosts),
                 "network.generateresolvconf" => flag(&mut conf, |c| &mut c.generate_resolv_conf),
                 "network.hostname" => conf.hostname = Some(entry.value.clone()),
+                "automount.options" => conf.drvfs_options = Some(entry.value.clone()),
                 "gpu.enabled" => flag(&mut conf, |c| &mut c.gpu_enabled),
                 "general.guiapplications" => flag(&mut conf, |c| &mut c.gui_applications),
                 _ => {}

@@ -1,0 +1,545 @@
+//! Finds where the last block of a raw deflate stream (RFC 1951) starts and where it ends, in
+//! bits, by walking the blocks' Huffman codes without producing any output.
+//!
+//! libdeflate compresses a whole buffer into a complete stream: its last block carries the
+//! BFINAL bit, and it has no sync flush. To join independent chunks into one gzip member
+//! (see [`crate::gzip`]), packer clears that bit and appends an empty stored block: for that it
+//! needs the bit position of the last block's header and of the stream's end, which only a walk
+//! over the symbols gives (a block's length is not written anywhere). The walk reads each
+//! symbol's code and extra bits and skips them; it never checks distances against a window,
+//! because the stream is libdeflate's own output, round-tripped by the tests.
+
+/// Bits of the primary lookup table; longer codes (rare) take the canonical slow path.
+const FAST_BITS: u32 = 11;
+const MAX_BITS: usize = 15;
+
+/// Extra bits of length symbols 257..=285.
+const LENGTH_EXTRA: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
+/// Extra bits of distance symbols 0..=29.
+const DIST_EXTRA: [u8; 30] = [
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
+    13,
+];
+/// What a symbol is, in the top bits of its skip entry; the low 5 bits are the bits to skip.
+const LITERAL: u8 = 0;
+const LENGTH: u8 = 1;
+const END_OF_BLOCK: u8 = 2;
+const INVALID: u8 = 3;
+
+/// Per literal/length symbol: kind and extra bits (a walk skips the extra bits unread).
+const LITLEN_INFO: [u8; 288] = {
+    let mut info = [LITERAL << 5; 288];
+    info[256] = END_OF_BLOCK << 5;
+    let mut s = 257;
+    while s < 286 {
+        info[s] = LENGTH << 5 | LENGTH_EXTRA[s - 257];
+        s += 1;
+    }
+    info[286] = INVALID << 5;
+    info[287] = INVALID << 5;
+    info
+};
+/// Per distance symbol: extra bits; 30 and 31 are invalid.
+const DIST_INFO: [u8; 32] = {
+    let mut info = [INVALID << 5; 32];
+    let mut s = 0;
+    while s < 30 {
+        info[s] = DIST_EXTRA[s];
+        s += 1;
+    }
+    info
+};
+
+/// Order in which the code-length code's lengths are sent.
+const CLEN_ORDER: [usize; 19] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
+
+/// Where the last block sits: `header` is the bit offset of its BFINAL bit, `end` the bit
+/// offset just past its end-of-block code (bit offsets count from bit 0 of byte 0, LSB first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastBlock {
+    pub header: u64,
+    pub end: u64,
+}
+
+/// Why a stream could not be walked (packer then stores the chunk instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkError {
+    CutShort,
+    BadBlockType,
+    BadStoredLength,
+    BadCode,
+}
+
+/// Little-endian bit reader; reads past the end give zeros and are caught by `check`.
+struct Bits<'a> {
+    data: &'a [u8],
+    /// Next byte to load into `buf`.
+    next: usize,
+    buf: u64,
+    count: u32,
+    /// Zero bytes loaded past the end of `data`.
+    overrun: usize,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            next: 0,
+            buf: 0,
+            count: 0,
+            overrun: 0,
+        }
+    }
+
+    /// Makes at least 56 bits available.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if let Some(word) = self.data.get(self.next..self.next + 8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            self.buf |= u64::from_le_bytes(bytes) << self.count;
+            self.next += ((63 - self.count) >> 3) as usize;
+            self.count |= 56;
+        } else {
+            while self.count <= 56 {
+                let byte = match self.data.get(self.next) {
+                    Some(&b) => b,
+                    None => {
+                        self.overrun += 1;
+                        0
+                    }
+                };
+                self.next += 1;
+                self.buf |= u64::from(byte) << self.count;
+                self.count += 8;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self, n: u32) -> u64 {
+        self.buf & ((1u64 << n) - 1)
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
+        self.buf >>= n;
+        self.count -= n;
+    }
+
+    /// Up to 32 bits.
+    #[inline(always)]
+    fn take(&mut self, n: u32) -> u64 {
+        if self.count < n {
+            self.refill();
+        }
+        let v = self.peek(n);
+        self.consume(n);
+        v
+    }
+
+    /// Bits consumed so far.
+    fn position(&self) -> u64 {
+        (self.next as u64) * 8 - u64::from(self.count)
+    }
+
+    /// Fails if more bits were consumed than the data holds.
+    fn check(&self) -> Result<(), WalkError> {
+        if self.position() > (self.data.len() as u64) * 8 {
+            Err(WalkError::CutShort)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn align_to_byte(&mut self) {
+        let skip = self.count % 8;
+        self.consume(skip);
+    }
+}
+
+/// A canonical Huffman code: a table for codes of up to `FAST_BITS` bits, counts and sorted
+/// symbols for the longer ones.
+struct Code {
+    /// `symbol << 4 | length`, 0 where no short code matches.
+    fast: Vec<u16>,
+    /// `kind << 5 | bits of the code and its extra bits` for short literal, length and
+    /// distance codes; 0 elsewhere (long codes, end of block, invalid symbols: the slow path).
+    skip: Box<[u8; 1 << FAST_BITS]>,
+    /// Per-symbol kind and extra bits (`LITLEN_INFO`, `DIST_INFO`; empty for the
+    /// code-length code, which is decoded, not skipped).
+    info: &'static [u8],
+    count: [u16; MAX_BITS + 1],
+    sorted: Vec<u16>,
+}
+
+impl Code {
+    fn new(info: &'static [u8]) -> Self {
+        Self {
+            fast: vec![0; 1 << FAST_BITS],
+            skip: Box::new([0; 1 << FAST_BITS]),
+            info,
+            count: [0; MAX_BITS + 1],
+            sorted: Vec::with_capacity(288),
+        }
+    }
+
+    fn build(&mut self, lengths: &[u8]) -> Result<(), WalkError> {
+        self.count = [0; MAX_BITS + 1];
+        for &len in lengths {
+            self.count[usize::from(len)] += 1;
+        }
+        self.count[0] = 0;
+        let mut offsets = [0u16; MAX_BITS + 2];
+        for len in 1..=MAX_BITS {
+            offsets[len + 1] = offsets[len] + self.count[len];
+        }
+        self.sorted.clear();
+        self.sorted.resize(usize::from(offsets[MAX_BITS + 1]), 0);
+        for (symbol, &len) in lengths.iter().enumerate() {
+            if len != 0 {
+                let at = &mut offsets[usize::from(len)];
+                self.sorted[usize::from(*at)] = symbol as u16;
+                *at += 1;
+            }
+        }
+        self.fast.fill(0);
+        self.skip.fill(0);
+        let mut code = 0u32;
+        let mut index = 0usize;
+        for len in 1..=FAST_BITS as usize {
+            for _ in 0..self.count[len] {
+                let symbol = self.sorted[index];
+                index += 1;
+                // Codes go out most significant bit first: the table is indexed by the bits
+                // as read, so by the code reversed.
+                let reversed = code.reverse_bits() >> (32 - len);
+                let entry = symbol << 4 | len as u16;
+                let mut at = reversed as usize;
+                while at < self.fast.len() {
+                    self.fast[at] = entry;
+                    at += 1 << len;
+                }
+                let fast_kind = |info: &&u8| matches!(**info >> 5, LITERAL | LENGTH);
+                if let Some(&info) = self.info.get(usize::from(symbol)).filter(fast_kind) {
+                    let skip = info + len as u8;
+                    let mut at = reversed as usize;
+                    while at < self.skip.len() {
+                        self.skip[at] = skip;
+                        at += 1 << len;
+                    }
+                }
+                code += 1;
+            }
+            code <<= 1;
+        }
+        Ok(())
+    }
+
+    /// The fast skip entry for the next bits (0: take [`Code::skip_slow`]).
+    #[inline(always)]
+    fn skip_entry(&self, bits: &Bits) -> u8 {
+        self.skip[(bits.peek(FAST_BITS) as usize) & ((1 << FAST_BITS) - 1)]
+    }
+
+    /// Skips one symbol and its extra bits the long way, giving its kind.
+    #[cold]
+    #[inline(never)]
+    fn skip_slow(&self, bits: &mut Bits) -> Result<u8, WalkError> {
+        let symbol = self.decode(bits)?;
+        let info = *self
+            .info
+            .get(usize::from(symbol))
+            .ok_or(WalkError::BadCode)?;
+        bits.consume(u32::from(info & 31));
+        Ok(info >> 5)
+    }
+
+    /// Decodes one symbol.
+    #[inline(always)]
+    fn decode(&self, bits: &mut Bits) -> Result<u16, WalkError> {
+        if bits.count < MAX_BITS as u32 {
+            bits.refill();
+        }
+        let entry = self.fast[bits.peek(FAST_BITS) as usize];
+        if entry != 0 {
+            bits.consume(u32::from(entry & 15));
+            return Ok(entry >> 4);
+        }
+        // Canonical decode, one bit at a time (as RFC 1951 3.2.2 assigns the codes).
+        let peeked = bits.peek(MAX_BITS as u32);
+        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
+        for len in 1..=MAX_BITS {
+            code |= ((peeked >> (len - 1)) & 1) as i32;
+            let count = i32::from(self.count[len]);
+            if code - first < count {
+                bits.consume(len as u32);
+                return Ok(self.sorted[(index + code - first) as usize]);
+            }
+            index += count;
+            first = (first + count) << 1;
+            code <<= 1;
+        }
+        Err(WalkError::BadCode)
+    }
+}
+
+/// Reusable tables for walking many streams.
+pub struct Walker {
+    litlen: Code,
+    dist: Code,
+    clen: Code,
+    lengths: Vec<u8>,
+}
+
+impl Default for Walker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Walker {
+    pub fn new() -> Self {
+        Self {
+            litlen: Code::new(&LITLEN_INFO),
+            dist: Code::new(&DIST_INFO),
+            clen: Code::new(&[]),
+            lengths: Vec::with_capacity(320),
+        }
+    }
+
+    /// Walks `stream` (one complete raw deflate stream) block by block.
+    pub fn last_block(&mut self, stream: &[u8]) -> Result<LastBlock, WalkError> {
+        let mut bits = Bits::new(stream);
+        loop {
+            let header = bits.position();
+            let last = bits.take(1) == 1;
+            match bits.take(2) {
+                0 => self.skip_stored(&mut bits)?,
+                1 => {
+                    self.fixed_codes()?;
+                    self.skip_symbols(&mut bits)?;
+                }
+                2 => {
+                    self.read_dynamic_codes(&mut bits)?;
+                    self.skip_symbols(&mut bits)?;
+                }
+                _ => return Err(WalkError::BadBlockType),
+            }
+            bits.check()?;
+            if last {
+                return Ok(LastBlock {
+                    header,
+                    end: bits.position(),
+                });
+            }
+        }
+    }
+
+    fn skip_stored(&mut self, bits: &mut Bits) -> Result<(), WalkError> {
+        bits.align_to_byte();
+        let len = bits.take(16);
+        let nlen = bits.take(16);
+        if len != !nlen & 0xffff {
+            return Err(WalkError::BadStoredLength);
+        }
+        // Byte aligned now: skip `len` bytes and reload from there.
+        let byte = bits.position() / 8 + len;
+        if byte > bits.data.len() as u64 {
+            return Err(WalkError::CutShort);
+        }
+        bits.next = byte as usize;
+        bits.buf = 0;
+        bits.count = 0;
+        Ok(())
+    }
+
+    fn fixed_codes(&mut self) -> Result<(), WalkError> {
+        self.lengths.clear();
+        self.lengths.extend(std::iter::repeat_n(8, 144));
+        self.lengths.extend(std::iter::repeat_n(9, 112));
+        self.lengths.extend(std::iter::repeat_n(7, 24));
+        self.lengths.extend(std::iter::repeat_n(8, 8));
+        self.litlen.build(&self.lengths)?;
+        self.dist.build(&[5; 30])
+    }
+
+    fn read_dynamic_codes(&mut self, bits: &mut Bits) -> Result<(), WalkError> {
+        let hlit = bits.take(5) as usize + 257;
+        let hdist = bits.take(5) as usize + 1;
+        let hclen = bits.take(4) as usize + 4;
+        let mut clen = [0u8; 19];
+        for &symbol in &CLEN_ORDER[..hclen] {
+            clen[symbol] = bits.take(3) as u8;
+        }
+        self.clen.build(&clen)?;
+        self.lengths.clear();
+        while self.lengths.len() < hlit + hdist {
+            let symbol = self.clen.decode(bits)?;
+            let (value, repeat) = match symbol {
+                0..=15 => (symbol as u8, 1),
+                16 => {
+                    let previous = *self.lengths.last().ok_or(WalkError::BadCode)?;
+                    (previous, 3 + bits.take(2) as usize)
+                }
+                17 => (0, 3 + bits.take(3) as usize),
+                18 => (0, 11 + bits.take(7) as usize),
+                _ => return Err(WalkError::BadCode),
+            };
+            if self.lengths.len() + repeat > hlit + hdist {
+                return Err(WalkError::BadCode);
+            }
+            self.lengths.extend(std::iter::repeat_n(value, repeat));
+        }
+        bits.check()?;
+        self.litlen.build(&self.lengths[..hlit])?;
+        self.dist.build(&self.lengths[hlit..])
+    }
+
+    fn skip_symbols(&mut self, bits: &mut Bits) -> Result<(), WalkError> {
+        loop {
+            // A literal/length code with its extra bits (20) and a distance code with its
+            // extra bits (28) fit in one refill.
+            if bits.count < 48 {
+                // Reads past the end give zeros, which may decode as literals forever.
+                if bits.overrun > 8 {
+                    return Err(WalkError::CutShort);
+                }
+                bits.refill();
+            }
+            // The common case without a branch on literal or length (which no predictor
+            // guesses): look up the distance as if a length came, and skip it only if one did.
+            let entry = self.litlen.skip_entry(bits);
+            if entry != 0 {
+                bits.consume(u32::from(entry & 31));
+                let is_length = entry >> 5 == LENGTH;
+                let dist = self.dist.skip_entry(bits);
+                if is_length & (dist == 0) {
+                    if self.dist.skip_slow(bits)? == INVALID {
+                        return Err(WalkError::BadCode);
+                    }
+                } else {
+                    bits.consume(if is_length { u32::from(dist & 31) } else { 0 });
+                }
+                continue;
+            }
+            match self.litlen.skip_slow(bits)? {
+                LITERAL => {}
+                LENGTH => {
+                    if self.dist.skip_slow(bits)? == INVALID {
+                        return Err(WalkError::BadCode);
+                    }
+                }
+                END_OF_BLOCK => return Ok(()),
+                _ => return Err(WalkError::BadCode),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize, seed: u64) -> Vec<u8> {
+        let mut data = Vec::with_capacity(len);
+        let mut x = seed | 1;
+        let words = [
+            &b"usr/lib/"[..],
+            b"x86_64",
+            b"\0\0\0\0",
+            b"-linux-gnu",
+            b"ELF",
+        ];
+        while data.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 3 == 0 {
+                data.push((x >> 24) as u8);
+            } else {
+                data.extend_from_slice(words[(x >> 8) as usize % words.len()]);
+            }
+        }
+        data.truncate(len);
+        data
+    }
+
+    /// The positions the walker finds, checked by flipping the BFINAL bit: with it cleared
+    /// and an empty final stored block appended where the stream ends, the stream still
+    /// inflates to the same data.
+    fn check_positions(stream: &[u8], data: &[u8]) {
+        let found = Walker::new().last_block(stream).expect("walks");
+        assert_eq!(
+            found.end.div_ceil(8),
+            stream.len() as u64,
+            "the stream ends in its last byte"
+        );
+        let mut joined = stream.to_vec();
+        joined[(found.header / 8) as usize] &= !(1 << (found.header % 8));
+        // A final empty stored block where the stream ended: BFINAL = 1, BTYPE = 00, then
+        // the padding to the byte boundary.
+        if found.end + 3 > joined.len() as u64 * 8 {
+            joined.push(0);
+        }
+        joined[(found.end / 8) as usize] |= 1 << (found.end % 8);
+        joined.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let inflated = miniz_oxide::inflate::decompress_to_vec(&joined).expect("inflates");
+        assert_eq!(inflated, data);
+    }
+
+    #[test]
+    fn finds_the_last_block_of_libdeflate_streams() {
+        for (len, seed) in [
+            (0, 1),
+            (1, 2),
+            (100, 3),
+            (70_000, 4),
+            (1 << 20, 5),
+            (3 << 20, 6),
+        ] {
+            let data = sample(len, seed);
+            for level in [1, 4, 6, 9, 12] {
+                let mut c =
+                    libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
+                let mut out = vec![0; c.deflate_compress_bound(data.len())];
+                let n = c.deflate_compress(&data, &mut out).expect("compress");
+                out.truncate(n);
+                check_positions(&out, &data);
+            }
+        }
+    }
+
+    #[test]
+    fn walks_stored_and_fixed_blocks() {
+        let data = sample(200_000, 9);
+        // libdeflate level 0 writes stored blocks; miniz's level 1 on short input fixed ones.
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(0).unwrap());
+        let mut out = vec![0; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(&data, &mut out).expect("compress");
+        out.truncate(n);
+        check_positions(&out, &data);
+        let small = b"hello hello hello".to_vec();
+        let fixed = miniz_oxide::deflate::compress_to_vec(&small, 1);
+        check_positions(&fixed, &small);
+    }
+
+    #[test]
+    fn truncated_and_garbage_streams_fail_cleanly() {
+        let data = sample(50_000, 11);
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(6).unwrap());
+        let mut out = vec![0; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(&data, &mut out).expect("compress");
+        out.truncate(n);
+        let mut walker = Walker::new();
+        for cut in [0, 1, 10, n / 2, n - 2] {
+            assert!(walker.last_block(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(walker.last_block(&[0xff; 64]).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Native systemd end to end (issue 13): packer's `--systemd native` archives booted by the
+//! simulator as WSL boots `[boot] systemd=true` (`init.cpp:2355-2438`): a `.wsl` installed
+//! with its OOBE and a rootfs imported, sessions as the user inside systemd, `-e`,
+//! `systemctl --user`, interop from a service, `/mnt/c` owned by the user, a second start
+//! after `wsl --terminate`; and the wrapper mode's `[automount] options` giving `/mnt/c` to
+//! the user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn pack(out: &Path, extra: &[&str]) {
+    let output = Command::new(dist_bin("packer"))
+        .arg("--quiet")
+        .arg("--rootfs")
+        .arg(rootfs(Variant::Debian))
+        .arg("--out")
+        .arg(out)
+        .args(["--default-user", "nixos"])
+        .args(extra)
+        .output()
+        .expect("packer runs");
+    assert!(
+        output.status.success(),
+        "packer {extra:?}: {}",
+        stderr(&output)
+    );
+}
+
+/// `packer check` finds no error in what packer wrote.
+fn checks_clean(archive: &Path) {
+    let out = Command::new(dist_bin("packer"))
+        .arg("check")
+        .arg(archive)
+        .output()
+        .expect("packer runs");
+    assert!(
+        out.status.success(),
+        "packer check {}: {}{}",
+        archive.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// A distribution `wsl-sim install`ed from a `.wsl` (OOBE pending); terminated on drop.
+struct Installed {
+    root: PathBuf,
+}
+
+impl Installed {
+    fn new(archive: &Path, root: PathBuf) -> Self {
+        let out = Command::new(dist_bin("wsl-sim"))
+            .arg("install")
+            .arg(archive)
+            .arg(&root)
+            .output()
+            .expect("wsl-sim runs");
+        assert!(out.status.success(), "install: {}", stderr(&out));
+        Self { root }
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        terminate(&self.root);
+    }
+}
+
+fn terminate(root: &Path) {
+    let _ = Command::new(dist_bin("wsl-sim"))
+        .arg("terminate")
+        .arg(root)
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    Command::new(dist_bin("wsl-sim"))
+        .arg("run")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wsl-sim runs")
+}
+
+/// An interactive start without a command (what runs OOBE), fed `input`.
+fn login(root: &Path, input: &str) -> Output {
+    let mut child = Command::new(dist_bin("wsl-sim"))
+        .arg("run")
+        .arg(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wsl-sim");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+/// What a native session must show: the user with their groups, inside WSL's own systemd
+/// (PID 1 of the instance), `/mnt/c` theirs, exit codes through, `-e` inside systemd,
+/// `systemctl --user`, interop from a system service.
+fn sessions_are_the_users_inside_systemd(root: &Path) {
+    let out = run(
+        root,
+        &[
+            "--",
+            "id -un; id -gn; cat /proc/1/comm; stat -c %U:%G /mnt/c; systemctl is-system-running",
+        ],
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        &["nixos", "nixos", "systemd", "nixos:nixos"],
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(
+        matches!(lines.get(4), Some(&"running") | Some(&"degraded")),
+        "{text}"
+    );
+    assert!(
+        !stderr(&out).contains("Failed to start the systemd user session"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(root, &["--", "exit 42"]);
+    assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
+
+    // `wsl -e` (VS Code, Docker Desktop) execs directly: as the user, inside systemd.
+    let out = run(
+        root,
+        &["-e", "sh", "-c", "id -un; cat /proc/1/comm; exit 7"],
+    );
+    assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(7));
+
+    let out = run(root, &["--", "systemctl --user is-active default.target"]);
+    assert_eq!(stdout(&out), "active\n", "{}", stderr(&out));
+
+    // A system service reaches Windows interop through what init gave services.
+    let out = run(
+        root,
+        &[
+            "-u",
+            "root",
+            "-e",
+            "systemd-run",
+            "--wait",
+            "--pipe",
+            "--quiet",
+            "sh",
+            "-c",
+            "echo ping | socat - UNIX-CONNECT:$WSL_INTEROP",
+        ],
+    );
+    assert_eq!(stdout(&out), "pong\n", "{}", stderr(&out));
+}
+
+#[test]
+fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
+    require_root();
+    let dir = scratch_dir("native-wsl");
+    let archive = dir.join("Debian.wsl");
+    pack(&archive, &["--name", "Debian"]);
+    checks_clean(&archive);
+    let distro = Installed::new(&archive, dir.join("installed"));
+    let root = distro.root.clone();
+
+    // The first interactive start: OOBE (no command) makes oobe.defaultUid, the user, the
+    // default, and that same session runs as the user, inside systemd.
+    let out = login(&root, "id -un; cat /proc/1/comm\n");
+    assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
+    sessions_are_the_users_inside_systemd(&root);
+
+    terminate(&root);
+    assert_eq!(
+        stdout(&run(&root, &["--", "id -un; cat /proc/1/comm"])),
+        "nixos\nsystemd\n",
+        "the second start is native too"
+    );
+    sessions_are_the_users_inside_systemd(&root);
+}
+
+#[test]
+fn a_native_rootfs_boots_systemd_as_the_user_and_again_after_terminate() {
+    require_root();
+    let dir = scratch_dir("native-rootfs");
+    let archive = dir.join("rootfs.tar.gz");
+    pack(&archive, &["--format", "rootfs", "--systemd", "native"]);
+    checks_clean(&archive);
+    let distro = Distro::import(&archive).expect("import");
+    sessions_are_the_users_inside_systemd(distro.dir());
+    distro.terminate();
+    sessions_are_the_users_inside_systemd(distro.dir());
+}
+
+#[test]
+fn wrapper_mode_gives_mnt_c_to_the_user_through_automount_options() {
+    require_root();
+    let dir = scratch_dir("native-wrapper-drives");
+    let archive = dir.join("rootfs.tar.gz");
+    pack(&archive, &["--format", "rootfs"]);
+    let distro = Distro::import(&archive).expect("import");
+    // WSL starts root (root's shell is init); without the options drvfs would be root's.
+    let out = distro.run(&["-u", "root", "-e", "stat", "-c", "%u:%g", "/mnt/c"]);
+    assert_eq!(stdout(&out), "1000:1000\n", "{}", stderr(&out));
+    let out = distro.run(&["--", "id -un; stat -c %U /mnt/c; touch /mnt/c/mine"]);
+    assert_eq!(stdout(&out), "nixos\nnixos\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_native_payload_of_the_installer_boots_natively_from_the_next_start() {
+    require_root();
+    let dir = scratch_dir("native-installer");
+    let archive = dir.join("installer.tar.gz");
+    pack(&archive, &["--systemd", "native"]);
+    checks_clean(&archive);
+    let distro = Distro::import(&archive).expect("import");
+    // The first session started before the payload existed, so without WSL's systemd: the
+    // installer hands it to init, which starts systemd in namespaces of its own (wrapper).
+    let out = distro.run(&["--", "id -un; cat /proc/1/comm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("nixos\n"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // The next instance reads the payload's wsl.conf: native.
+    distro.terminate();
+    sessions_are_the_users_inside_systemd(distro.dir());
+}
