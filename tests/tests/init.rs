@@ -24,7 +24,7 @@ fn packed(variant: Variant) -> &'static Path {
     static NIXOS: OnceLock<PathBuf> = OnceLock::new();
     let (cell, name) = match variant {
         Variant::Debian => (&DEBIAN, "debian"),
-        Variant::Nixos => (&NIXOS, "nixos"),
+        Variant::NixosShaped => (&NIXOS, "nixos"),
         other => panic!("init's end-to-end tests pack no {other:?} tree"),
     };
     cell.get_or_init(|| {
@@ -137,7 +137,7 @@ fn first_shell_boots_systemd_as_pid1_of_a_new_pid_namespace_debian() {
 
 #[test]
 fn first_shell_boots_systemd_nixos_shaped_tree() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     let out = sh(
         &d,
         "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated; \
@@ -446,7 +446,7 @@ fn a_stale_handle_pointing_at_an_unrelated_live_process_does_not_fool_it() {
 
 #[test]
 fn a_ten_second_activation_does_not_break_the_first_shell() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     d.write("/etc/nixos-test/activation-delay", "10\n");
     let cmd = "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated";
     let spawn = || {
@@ -519,7 +519,7 @@ fn a_bad_config_file_is_reported_by_line_and_the_shell_still_starts() {
 
 #[test]
 fn native_mode_boots_with_init_as_sbin_init() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     // Read on the host: a session now would start the instance without systemd.
     assert_eq!(
         fs::read_link(d.path("/usr/sbin/init")).expect("/sbin/init"),
@@ -1037,7 +1037,7 @@ fn nixos_system(d: &Distro) -> String {
 
 #[test]
 fn on_nixos_systemd_is_looked_for_only_after_activation() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     let system = nixos_system(&d);
     // As on NixOS: systemd only in the store, reachable through /run/current-system once
     // activated; no profile to find it through before.
@@ -1067,7 +1067,7 @@ fn on_nixos_systemd_is_looked_for_only_after_activation() {
 
 #[test]
 fn commands_get_nixos_set_environment_with_wsls_variables_kept() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     d.write(
         "/etc/set-environment",
         "export __NIXOS_SET_ENVIRONMENT_DONE=1\n\
@@ -1106,7 +1106,7 @@ fn commands_get_nixos_set_environment_with_wsls_variables_kept() {
 
 #[test]
 fn a_bare_tarballs_first_boot_loads_the_nix_database_once() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     let system = nixos_system(&d);
     // make-system-tarball's shape: a registration, no system profile. A stand-in nix (no real
     // nix-store in this tree): it logs what it is asked and makes the profile like nix-env.
@@ -1155,7 +1155,7 @@ fn a_bare_tarballs_first_boot_loads_the_nix_database_once() {
 
 #[test]
 fn native_mode_masks_reach_systemd_on_its_command_line_too() {
-    let d = distro(Variant::Nixos);
+    let d = distro(Variant::NixosShaped);
     for unit in wsl_common::units::hostile_unit_names() {
         let _ = fs::remove_file(d.path(&format!("/etc/systemd/system/{unit}")));
     }

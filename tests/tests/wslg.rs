@@ -44,8 +44,8 @@ fn packed(variant: Variant) -> &'static Path {
     static NIXOS: OnceLock<PathBuf> = OnceLock::new();
     let (cell, name) = match variant {
         Variant::Debian => (&DEBIAN, "debian"),
-        Variant::Nixos => (&NIXOS, "nixos"),
-        Variant::DebianArm64 => panic!("the WSLg tests run on the x86_64 trees"),
+        Variant::NixosShaped => (&NIXOS, "nixos"),
+        other => panic!("the WSLg tests pack no {other:?} tree"),
     };
     cell.get_or_init(|| {
         require_root();
@@ -165,7 +165,7 @@ fn wslg_wrapper_mode_debian() {
 
 #[test]
 fn wslg_wrapper_mode_nixos() {
-    sockets_answer_from_the_session_and_a_user_service(Variant::Nixos, Mode::Wrapper);
+    sockets_answer_from_the_session_and_a_user_service(Variant::NixosShaped, Mode::Wrapper);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn wslg_native_mode_debian() {
 
 #[test]
 fn wslg_native_mode_nixos() {
-    sockets_answer_from_the_session_and_a_user_service(Variant::Nixos, Mode::Native);
+    sockets_answer_from_the_session_and_a_user_service(Variant::NixosShaped, Mode::Native);
 }
 
 /// The user's runtime folder goes away with the user's manager and comes back with it: the
@@ -198,7 +198,7 @@ fn wslg_links_survive_a_recreated_runtime_folder_debian() {
 
 #[test]
 fn wslg_links_survive_a_recreated_runtime_folder_nixos() {
-    links_survive_a_recreated_runtime_folder(Variant::Nixos);
+    links_survive_a_recreated_runtime_folder(Variant::NixosShaped);
 }
 
 /// Without WSLg: none of init's files, no variables in a user service, and in shell-wrapper
@@ -229,7 +229,7 @@ fn without_wslg_nothing_is_added_wrapper_mode_debian() {
 
 #[test]
 fn without_wslg_nothing_is_added_wrapper_mode_nixos() {
-    nothing_is_added_without_wslg(Variant::Nixos, Mode::Wrapper);
+    nothing_is_added_without_wslg(Variant::NixosShaped, Mode::Wrapper);
 }
 
 #[test]
@@ -239,5 +239,5 @@ fn without_wslg_nothing_is_added_native_mode_debian() {
 
 #[test]
 fn without_wslg_nothing_is_added_native_mode_nixos() {
-    nothing_is_added_without_wslg(Variant::Nixos, Mode::Native);
+    nothing_is_added_without_wslg(Variant::NixosShaped, Mode::Native);
 }
