@@ -566,18 +566,14 @@ pub fn failed_units(pid_ns: &File, mnt_ns: &File) -> Vec<String> {
         .collect()
 }
 
-/// Says which units failed, if any, from a child of ours so the first shell does not wait
-/// for `systemctl` (tens of milliseconds); the line comes while the shell starts.
+/// Says which units failed, if any, before the first shell starts. Only the first shell of a
+/// boot pays for the query (tens of milliseconds after seconds of boot): a reporter forked to
+/// print it while the shell runs loses its line on real WSL, whose relay stops passing output
+/// on once the session's program has ended (microsoft/WSL `src/linux/init/init.cpp:2079-2081`).
 fn report_failed_units(open: &Open) {
-    // SAFETY: init is single-threaded; the child only queries, prints and exits.
-    if let Ok(Fork::Child) = unsafe { sys::fork() } {
-        // Not the lock nor the notify socket: only what the query needs.
-        sys::close_fds_except(&[open.pid_ns.as_raw_fd(), open.mnt_ns.as_raw_fd()]);
-        let failed = failed_units(&open.pid_ns, &open.mnt_ns);
-        if !failed.is_empty() {
-            crate::say!("systemd is degraded: failed units: {}", failed.join(" "));
-        }
-        sys::exit_now(0);
+    let failed = failed_units(&open.pid_ns, &open.mnt_ns);
+    if !failed.is_empty() {
+        crate::say!("systemd is degraded: failed units: {}", failed.join(" "));
     }
 }
 

@@ -1255,7 +1255,7 @@ fn the_debian_and_nixos_shaped_payloads_install_over_wsls_obstacles() {
     require_root();
     for (var, variant) in [
         ("TEST_ROOTFS_DEBIAN", "debian"),
-        ("TEST_ROOTFS_NIXOS", "nixos"),
+        ("TEST_ROOTFS_NIXOS_SHAPED", "nixos-shaped"),
     ] {
         let tree = test_rootfs(var, variant);
         let dir = scratch(&format!("wsl-{variant}"));
@@ -1292,4 +1292,46 @@ fn the_debian_and_nixos_shaped_payloads_install_over_wsls_obstacles() {
         );
         assert!(!t.join("nixos-wsl").exists());
     }
+}
+
+/// A real NixOS has no `/lib` at all (NIXOS.md: nothing but activation's links in `/bin` and
+/// `/usr/bin`), so WSL's `mkdir -p /lib/modules/<release>` makes a real `/lib` the payload
+/// does not contradict: the mount stays where WSL put it and the install goes through.
+#[test]
+fn the_faithful_nixos_payload_installs_over_wsls_obstacles_with_the_modules_left_in_lib() {
+    require_root();
+    let tree = test_rootfs("TEST_ROOTFS_NIXOS", "nixos");
+    assert!(
+        fs::symlink_metadata(tree.join("lib")).is_err(),
+        "the faithful NixOS tree has a /lib"
+    );
+    let dir = scratch("wsl-nixos-faithful");
+    let _cleanup = Cleanup(dir.clone());
+    let base = packer_dist(&tree, &dir);
+    let t = dir.join("t");
+    copy_tree(&base, &t);
+    let out = in_mount_namespace(&format!(
+        "{}{} --root {}\n{}",
+        wsl_start(&t, false),
+        dist_bin("installer").display(),
+        t.display(),
+        mounts_report(&t)
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("lib/modules/{REL} tmpfs\n"))
+            && !stdout.contains(&format!("usr/lib/modules/{REL} tmpfs")),
+        "the modules mount moved: {stdout}"
+    );
+    let passwd = fs::read_to_string(t.join("etc/passwd")).expect("passwd");
+    assert!(
+        passwd.starts_with("root:x:0:0:")
+            && passwd.lines().next().is_some_and(|l| l.ends_with(INIT)),
+        "{passwd}"
+    );
+    assert!(!t.join("nixos-wsl").exists());
 }

@@ -687,9 +687,6 @@ fn add_unit(d: &Distro, name: &str, service: &str) {
 }
 
 #[test]
-#[ignore = "reason: real-WSL behaviour: the relay shuts stdout/stderr down when the session's \
-            program ends (microsoft/WSL init.cpp:2079-2081), so init's line from a forked \
-            reporter after a quick command is lost; to be fixed in init (not on branch sim-real)"]
 fn a_degraded_system_does_not_block_and_gets_one_line_naming_the_failed_units() {
     let d = distro(Variant::Debian);
     add_unit(

@@ -237,11 +237,12 @@ fn extract(tool: &str, archive: &Path, into: &Path) {
 
 /// Paths packer writes on purpose (its edits) are left out of the comparison.
 fn edited(path: &[u8]) -> bool {
-    [&b"etc/passwd"[..], b"etc/wsl.conf", b"etc/wsl-distribution.conf", b"usr/lib/wsl", b"etc/nixos-wsl", b"usr/libexec", b"sbin/init", b"etc/systemd"]
+    [&b"etc/passwd"[..], b"etc/wsl.conf", b"etc/wsl-distribution.conf", b"usr/lib/wsl", b"usr/share/wsl", b"etc/nixos-wsl", b"usr/libexec", b"sbin/init", b"etc/systemd"]
         .iter()
         .any(|p| path.starts_with(p))
-        // usr/lib holds only the icon's folder, which packer adds.
+        // usr/lib and usr/share hold only the icons' folders, which packer adds.
         || path == b"usr/lib"
+        || path == b"usr/share"
 }
 
 fn assert_same_tree(source: &Path, extracted: &Path) {
@@ -694,7 +695,9 @@ fn python_tar(path: &Path, mode: &str, entries: &str) {
 fn check_reports_each_problem() {
     let dir = scratch_dir("packer-check");
     let etc = "    add(t, 'etc', kind=tarfile.DIRTYPE, mode=0o755)\n";
-    let sh_ok = &format!("{etc}    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')");
+    let sh_only = &format!("{etc}    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')");
+    // Microsoft's validator requires /etc/wsl-distribution.conf, so packer check does.
+    let sh_ok = &format!("{sh_only}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultName=x\\n[shortcut]\\nicon=/usr/share/wsl/x.ico\\n')\n    add(t, 'usr/share/wsl/x.ico', b'icon')");
     let cases: &[(&str, &str, &str, bool)] = &[
         ("good", "w:gz", sh_ok, true),
         ("no /etc", "w:gz", "    add(t, 'bin/sh', elf, mode=0o755)", false),
@@ -702,9 +705,9 @@ fn check_reports_each_problem() {
         ("/bin/sh is missing", "w:gz", &format!("{etc}    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n')"), false),
         ("not an ELF", "w:gz", &format!("{etc}    add(t, 'bin/sh', b'#!/bin/dash\\n', mode=0o755)"), false),
         ("compressed with xz", "w:xz", sh_ok, false),
-        ("unknown key", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultName=x\\ncolour=red\\n')"), false),
+        ("unknown key", "w:gz", &format!("{sh_only}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultName=x\\ncolour=red\\n')"), false),
         ("owned by 1000", "w:gz", &format!("{etc}    add(t, 'bin/sh', elf, mode=0o755)\n    add(t, 'etc/passwd', b'root:x:0:0::/root:/bin/sh\\n', uid=1000)"), false),
-        ("icon", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultName=x\\n[shortcut]\\nicon=/i.ico\\n')\n    add(t, 'i.ico', b'x' * (2 << 20))"), false),
+        ("icon", "w:gz", &format!("{sh_only}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultName=x\\n[shortcut]\\nicon=/i.ico\\n')\n    add(t, 'i.ico', b'x' * (2 << 20))"), false),
         ("ACL xattr", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/a', pax={{'SCHILY.xattr.system.posix_acl_access': 'x'}})"), true),
         ("sparse", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/s', pax={{'GNU.sparse.major': '1'}})"), false),
         ("resolv.conf", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/resolv.conf', b'nameserver 1.1.1.1\\n')"), true),
@@ -1358,6 +1361,12 @@ fn check_handles_incremental_archives_labels_random_data_and_entries_under_symli
     require_root();
     let dir = scratch_dir("packer-check-hardening");
     let src = small_tree(&dir, "src");
+    // Microsoft's validator (and so packer check) requires this file.
+    fs::write(
+        src.join("etc/wsl-distribution.conf"),
+        "[oobe]\ndefaultName = x\n",
+    )
+    .expect("conf");
     let (s, d) = (src.display(), dir.display());
     host_sh(&format!(
         "tar -C {s} --listed-incremental={d}/snapshot -czf {d}/incremental.tar.gz . && tar -C {s} -V 'my label' -czf {d}/label.tar.gz . && head -c 100000 /dev/urandom > {d}/random.tar"
