@@ -147,11 +147,14 @@ fn two_first_starts_at_once_both_get_their_command_run() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
+/// The installer format of `variant` with the real init, imported and started in the
+/// simulator, which mounts the kernel modules, GPU shares and WSLg folders into the installer
+/// distribution and writes its links and files first, as WSL does at every start: the first
+/// start installs over them and runs CMD inside systemd, a later one finds systemd up.
+fn first_start_with_the_real_init(variant: Variant, name: &str) {
     require_root();
-    let dir = scratch_dir("installer-real-init");
-    let tarball = installer_tarball(&rootfs(Variant::Debian), &dist_bin("init"), &dir);
+    let dir = scratch_dir(name);
+    let tarball = installer_tarball(&rootfs(variant), &dist_bin("init"), &dir);
     let distro = Distro::import(&tarball).expect("import");
     let out = distro.run(&["--", "cat /proc/1/comm; exit 5"]);
     let (stdout, stderr) = text(&out);
@@ -169,4 +172,14 @@ fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
     );
     distro.terminate();
     let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
+    first_start_with_the_real_init(Variant::Debian, "installer-real-init");
+}
+
+#[test]
+fn the_nixos_shaped_installer_format_installs_over_wsls_mounts_and_boots_systemd() {
+    first_start_with_the_real_init(Variant::NixosShaped, "installer-real-init-nixos-shaped");
 }
