@@ -96,9 +96,12 @@ in
     ++ expect "default user's shell" u.shell "/run/current-system/sw/bin/bash"
     ++ expect "wheel's members" s.groups.wheel.members [ "nixos" ]
     ++ expect "users in the spec" (attrNames s.users) [
+      "messagebus"
       "nixos"
       "nobody"
       "root"
+      "systemd-coredump"
+      "systemd-network"
     ]
     ++ expect "nobody's shell" s.users.nobody.shell "/run/current-system/sw/bin/nologin"
     ++ expect "no lock-out check (nobody logs in with a password)" c.users.allowNoPasswordLogin true
@@ -107,8 +110,11 @@ in
     ++ expectHasNot "sudoers with wheelNeedsPassword" (spec asked).etc.sudoers.text "NOPASSWD"
     ++ expect "users with defaultUser = alice" (attrNames (spec alice).users) [
       "alice"
+      "messagebus"
       "nobody"
       "root"
+      "systemd-coredump"
+      "systemd-network"
     ]
     ++ expectHas "init.conf with defaultUser = alice" (etcText alice paths.initConfig) "user = alice\n"
     ++ expect "a changed uid reaches wsl.conf's drive owner"
@@ -256,9 +262,13 @@ in
       "sudoers"
     ]
     ++ expect "disabled units without wsl.enable" (spec off).disabledUnits [ ]
+    # The stand-ins for what NixOS's own modules declare (stubs.nix), none of the module's.
     ++ expect "users without wsl.enable" (attrNames off.users.users) [
+      "messagebus"
       "nobody"
       "root"
+      "systemd-coredump"
+      "systemd-network"
     ];
 
   # the rendered files, for the Rust side to read with init's and the simulator's parsers

@@ -268,7 +268,31 @@ in
       description = "Unprivileged account (don't use!)";
       group = "nogroup";
     };
+    # What other NixOS modules always declare and the faithful test system's services need
+    # (dbus-daemon refuses to start without its user): dbus.nix's messagebus, systemd.nix's
+    # systemd-network, coredump.nix's systemd-coredump; ids from ids.nix.
+    users.users.messagebus = {
+      uid = 4;
+      isSystemUser = true;
+      description = "D-Bus system message bus daemon user";
+      home = "/run/dbus";
+      group = "messagebus";
+    };
+    users.users.systemd-network = {
+      uid = 152;
+      isSystemUser = true;
+      group = "systemd-network";
+    };
+    users.users.systemd-coredump = {
+      uid = 151;
+      isSystemUser = true;
+      group = "systemd-coredump";
+    };
     users.groups = lib.mapAttrs (_: gid: { inherit gid; }) {
+      messagebus = 4;
+      systemd-journal = 62;
+      systemd-coredump = 151;
+      systemd-network = 152;
       root = 0;
       wheel = 1;
       kmem = 2;
