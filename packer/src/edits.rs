@@ -717,26 +717,7 @@ mod tests {
         assert!(text.contains("[shortcut]\nenabled = true\nicon = /usr/lib/wsl/icon.ico\n"));
     }
 
-    use crate::tree::{node, MemoryTree, Node};
-
-    type Entry = (Vec<u8>, Node, Vec<u8>);
-    fn link_to(path: &str, target: &str) -> Entry {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::Symlink(target.as_bytes().to_vec())),
-            vec![],
-        )
-    }
-    fn dir(path: &str) -> Entry {
-        (path.as_bytes().to_vec(), node(NodeKind::Dir), vec![])
-    }
-    fn file(path: &str, data: &str) -> Entry {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::File),
-            data.as_bytes().to_vec(),
-        )
-    }
+    use crate::tree::{dir_entry, file_entry, link_entry, Entry, MemoryTree};
 
     fn planned(tree: &MemoryTree, default_user: Option<&str>) -> Result<Plan, Error> {
         let init = std::env::current_exe().expect("test binary");
@@ -773,14 +754,14 @@ mod tests {
     #[test]
     fn sbin_init_goes_where_sbin_really_is_and_units_are_masked() {
         let tree = MemoryTree(vec![
-            dir(""),
-            link_to("sbin", "usr/sbin"),
-            dir("usr"),
-            dir("usr/sbin"),
-            dir("etc"),
-            dir("etc/systemd"),
-            dir("etc/systemd/system"),
-            file("etc/systemd/system/tmp.mount", ""),
+            dir_entry(""),
+            link_entry("sbin", "usr/sbin"),
+            dir_entry("usr"),
+            dir_entry("usr/sbin"),
+            dir_entry("etc"),
+            dir_entry("etc/systemd"),
+            dir_entry("etc/systemd/system"),
+            file_entry("etc/systemd/system/tmp.mount", ""),
         ]);
         let plan = planned(&tree, Some("nixos")).expect("edits");
         let find = |p: &[u8]| plan.added.iter().find(|a| a.meta.path == p);
@@ -815,17 +796,17 @@ mod tests {
     #[test]
     fn nothing_is_written_through_a_symlink_of_the_source() {
         let tree = MemoryTree(vec![
-            dir(""),
-            link_to("etc", "usr/etc"),
-            dir("usr"),
-            dir("usr/etc"),
-            link_to("usr/etc/systemd", "../lib/systemd"),
-            dir("usr/lib"),
-            dir("usr/lib/systemd"),
-            link_to("usr/libexec", "lib"),
-            link_to("sbin", "/usr/bin"),
-            dir("usr/bin"),
-            file("usr/etc/passwd", "root:x:0:0::/root:/bin/bash\n"),
+            dir_entry(""),
+            link_entry("etc", "usr/etc"),
+            dir_entry("usr"),
+            dir_entry("usr/etc"),
+            link_entry("usr/etc/systemd", "../lib/systemd"),
+            dir_entry("usr/lib"),
+            dir_entry("usr/lib/systemd"),
+            link_entry("usr/libexec", "lib"),
+            link_entry("sbin", "/usr/bin"),
+            dir_entry("usr/bin"),
+            file_entry("usr/etc/passwd", "root:x:0:0::/root:/bin/bash\n"),
         ]);
         let plan = planned(&tree, None).expect("edits");
         let paths = paths_of(&plan);
@@ -859,7 +840,7 @@ mod tests {
 
     #[test]
     fn a_symlink_loop_on_the_way_is_refused_by_name() {
-        let tree = MemoryTree(vec![dir(""), link_to("etc", "/etc")]);
+        let tree = MemoryTree(vec![dir_entry(""), link_entry("etc", "/etc")]);
         let err = planned(&tree, None).err().expect("refused").to_string();
         assert!(
             err.starts_with("/usr/libexec") || err.contains("/etc is a symlink loop"),
@@ -886,27 +867,27 @@ mod tests {
         )
         .expect("UTF-8");
         vec![
-            dir(""),
-            dir("etc"),
-            file(
+            dir_entry(""),
+            dir_entry("etc"),
+            file_entry(
                 "etc/passwd",
                 &format!(
                     "root:x:0:0:root:/root:{}\nnixos:x:1000:100::/home/nixos:/bin/bash\n",
                     paths::INIT
                 ),
             ),
-            file("etc/wsl.conf", &wsl_conf),
-            dir("etc/nixos-wsl"),
-            file(
+            file_entry("etc/wsl.conf", &wsl_conf),
+            dir_entry("etc/nixos-wsl"),
+            file_entry(
                 "etc/nixos-wsl/init.conf",
                 "# mine\nuser = nixos\nshell = /bin/bash\nboot-timeout = 7\n",
             ),
-            dir("usr"),
-            dir("usr/libexec"),
-            dir("usr/libexec/nixos-wsl"),
-            file("usr/libexec/nixos-wsl/init", "\x7fELF"),
-            dir("sbin"),
-            link_to("sbin/init", paths::INIT),
+            dir_entry("usr"),
+            dir_entry("usr/libexec"),
+            dir_entry("usr/libexec/nixos-wsl"),
+            file_entry("usr/libexec/nixos-wsl/init", "\x7fELF"),
+            dir_entry("sbin"),
+            link_entry("sbin/init", paths::INIT),
         ]
     }
 
@@ -944,7 +925,7 @@ mod tests {
         // user is set; the rest is kept.
         let mut entries = exported();
         entries.retain(|(p, _, _)| p != b"etc/nixos-wsl/init.conf");
-        entries.push(file(
+        entries.push(file_entry(
             "etc/nixos-wsl/init.conf",
             &format!("user = root\nshell = {}\n", paths::INIT),
         ));
@@ -957,20 +938,20 @@ mod tests {
 
     fn debian_like() -> MemoryTree {
         MemoryTree(vec![
-            dir(""),
-            link_to("sbin", "usr/sbin"),
-            dir("usr"),
-            dir("usr/sbin"),
-            link_to("usr/sbin/init", "../lib/systemd/systemd"),
-            dir("usr/lib"),
-            dir("usr/lib/systemd"),
-            file("usr/lib/systemd/systemd", "\x7fELF"),
-            dir("etc"),
-            file(
+            dir_entry(""),
+            link_entry("sbin", "usr/sbin"),
+            dir_entry("usr"),
+            dir_entry("usr/sbin"),
+            link_entry("usr/sbin/init", "../lib/systemd/systemd"),
+            dir_entry("usr/lib"),
+            dir_entry("usr/lib/systemd"),
+            file_entry("usr/lib/systemd/systemd", "\x7fELF"),
+            dir_entry("etc"),
+            file_entry(
                 "etc/passwd",
                 "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1001::/home/alice:/bin/bash\n",
             ),
-            file(
+            file_entry(
                 "etc/wsl.conf",
                 "[boot]\nsystemd=false\n[automount]\noptions = metadata,uid=5\n",
             ),
@@ -1093,56 +1074,56 @@ mod tests {
     /// A NixOS system as `make-system-tarball` leaves it (`activated`: false) or activated.
     fn nixos_tree(activated: bool) -> Vec<Entry> {
         let mut entries = vec![
-            dir(""),
-            file("nix-path-registration", ""),
-            dir("nix"),
-            dir("nix/store"),
-            dir(SYSTEM),
-            file(&format!("{SYSTEM}/activate"), "#!/bin/sh\n"),
-            file(
+            dir_entry(""),
+            file_entry("nix-path-registration", ""),
+            dir_entry("nix"),
+            dir_entry("nix/store"),
+            dir_entry(SYSTEM),
+            file_entry(&format!("{SYSTEM}/activate"), "#!/bin/sh\n"),
+            file_entry(
                 &format!("{SYSTEM}/spec.json"),
                 &format!(r#"{{"users":{{"root":{{"shell":"{}"}}}}}}"#, paths::INIT),
             ),
-            link_to(&format!("{SYSTEM}/etc"), "/nix/store/eeee-etc/etc"),
-            link_to(&format!("{SYSTEM}/sw"), "/nix/store/ssss-system-path"),
-            dir("nix/store/ssss-system-path"),
-            dir("nix/store/ssss-system-path/bin"),
-            link_to(
+            link_entry(&format!("{SYSTEM}/etc"), "/nix/store/eeee-etc/etc"),
+            link_entry(&format!("{SYSTEM}/sw"), "/nix/store/ssss-system-path"),
+            dir_entry("nix/store/ssss-system-path"),
+            dir_entry("nix/store/ssss-system-path/bin"),
+            link_entry(
                 "nix/store/ssss-system-path/bin/sh",
                 "/nix/store/bbbb-bash/bin/bash",
             ),
-            dir("nix/store/bbbb-bash"),
-            dir("nix/store/bbbb-bash/bin"),
-            file("nix/store/bbbb-bash/bin/bash", "\x7fELF"),
-            dir("nix/store/eeee-etc"),
-            dir("nix/store/eeee-etc/etc"),
-            file(
+            dir_entry("nix/store/bbbb-bash"),
+            dir_entry("nix/store/bbbb-bash/bin"),
+            file_entry("nix/store/bbbb-bash/bin/bash", "\x7fELF"),
+            dir_entry("nix/store/eeee-etc"),
+            dir_entry("nix/store/eeee-etc/etc"),
+            file_entry(
                 "nix/store/eeee-etc/etc/wsl.conf",
                 "[user]\ndefault=nixos\n; declared\n[boot]\nsystemd=true\n",
             ),
-            dir("nix/store/eeee-etc/etc/nixos-wsl"),
-            file(
+            dir_entry("nix/store/eeee-etc/etc/nixos-wsl"),
+            file_entry(
                 "nix/store/eeee-etc/etc/nixos-wsl/init.conf",
                 "user = nixos\nshell = /run/current-system/sw/bin/bash\n",
             ),
-            dir("nix/store/eeee-etc/etc/systemd"),
-            dir("nix/store/eeee-etc/etc/systemd/system"),
+            dir_entry("nix/store/eeee-etc/etc/systemd"),
+            dir_entry("nix/store/eeee-etc/etc/systemd/system"),
         ];
         if activated {
             entries.extend([
-                dir("etc"),
-                link_to("etc/static", "/nix/store/eeee-etc/etc"),
-                link_to("etc/systemd", "/etc/static/systemd"),
-                link_to("etc/wsl.conf", "/etc/static/wsl.conf"),
-                dir("etc/nixos-wsl"),
-                link_to("etc/nixos-wsl/init.conf", "/etc/static/nixos-wsl/init.conf"),
-                file(
+                dir_entry("etc"),
+                link_entry("etc/static", "/nix/store/eeee-etc/etc"),
+                link_entry("etc/systemd", "/etc/static/systemd"),
+                link_entry("etc/wsl.conf", "/etc/static/wsl.conf"),
+                dir_entry("etc/nixos-wsl"),
+                link_entry("etc/nixos-wsl/init.conf", "/etc/static/nixos-wsl/init.conf"),
+                file_entry(
                     "etc/passwd",
                     &format!("root:x:0:0::/root:{}\n", paths::INIT),
                 ),
-                file("etc/NIXOS", ""),
-                dir("bin"),
-                link_to("bin/sh", "/nix/store/bbbb-bash/bin/bash"),
+                file_entry("etc/NIXOS", ""),
+                dir_entry("bin"),
+                link_entry("bin/sh", "/nix/store/bbbb-bash/bin/bash"),
             ]);
         }
         entries

@@ -371,26 +371,7 @@ pub fn wants_content(path: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{node, MemoryTree, Node};
-
-    type Entry = (Vec<u8>, Node, Vec<u8>);
-    fn link(path: &str, target: &str) -> Entry {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::Symlink(target.as_bytes().to_vec())),
-            vec![],
-        )
-    }
-    fn dir(path: &str) -> Entry {
-        (path.as_bytes().to_vec(), node(NodeKind::Dir), vec![])
-    }
-    fn file(path: &str, data: &str) -> Entry {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::File),
-            data.as_bytes().to_vec(),
-        )
-    }
+    use crate::tree::{dir_entry, file_entry, link_entry, Entry, MemoryTree};
 
     const SYSTEM: &str = "nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05";
     const USERS: &str = "nix/store/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-users-groups.json";
@@ -398,27 +379,27 @@ mod tests {
     /// A bare make-system-tarball tree: a store, a registration, no /etc, no profile.
     fn bare(users_json: &str) -> Vec<Entry> {
         vec![
-            dir(""),
-            file("nix-path-registration", "x"),
-            dir("nix"),
-            dir("nix/store"),
-            dir(SYSTEM),
-            file(
+            dir_entry(""),
+            file_entry("nix-path-registration", "x"),
+            dir_entry("nix"),
+            dir_entry("nix/store"),
+            dir_entry(SYSTEM),
+            file_entry(
                 &format!("{SYSTEM}/activate"),
                 &format!("#!/bin/sh\nperl -w /nix/store/abc-update-users-groups.pl /{USERS}\n"),
             ),
-            link(&format!("{SYSTEM}/etc"), "/nix/store/eeee-etc/etc"),
-            dir("nix/store/eeee-etc"),
-            dir("nix/store/eeee-etc/etc"),
-            link(
+            link_entry(&format!("{SYSTEM}/etc"), "/nix/store/eeee-etc/etc"),
+            dir_entry("nix/store/eeee-etc"),
+            dir_entry("nix/store/eeee-etc/etc"),
+            link_entry(
                 "nix/store/eeee-etc/etc/wsl.conf",
                 "/nix/store/ffff-etc-wsl.conf",
             ),
-            file(
+            file_entry(
                 "nix/store/ffff-etc-wsl.conf",
                 "[user]\ndefault=root\n[boot]\nsystemd=true\n",
             ),
-            file(USERS, users_json),
+            file_entry(USERS, users_json),
         ]
     }
 
@@ -470,20 +451,20 @@ mod tests {
         let mut entries = bare("");
         entries.retain(|(p, _, _)| p != USERS.as_bytes() && p != b"nix-path-registration");
         entries.extend([
-            dir("etc"),
-            file("etc/NIXOS", ""),
-            dir("nix/var"),
-            dir("nix/var/nix"),
-            dir("nix/var/nix/profiles"),
-            link("nix/var/nix/profiles/system", "system-1-link"),
-            link("nix/var/nix/profiles/system-1-link", &format!("/{SYSTEM}")),
-            file(
+            dir_entry("etc"),
+            file_entry("etc/NIXOS", ""),
+            dir_entry("nix/var"),
+            dir_entry("nix/var/nix"),
+            dir_entry("nix/var/nix/profiles"),
+            link_entry("nix/var/nix/profiles/system", "system-1-link"),
+            link_entry("nix/var/nix/profiles/system-1-link", &format!("/{SYSTEM}")),
+            file_entry(
                 &format!("{SYSTEM}/spec.json"),
                 r#"{"mutableUsers":false,"users":{"root":{"uid":0,"shell":null},"nixos":{"uid":1000}},"groups":{}}"#,
             ),
             // A second system in the store does not matter: the profile says which one boots.
-            dir("nix/store/1111-nixos-system-old"),
-            file("nix/store/1111-nixos-system-old/activate", ""),
+            dir_entry("nix/store/1111-nixos-system-old"),
+            file_entry("nix/store/1111-nixos-system-old/activate", ""),
         ]);
         let tree = MemoryTree(entries);
         let nixos = detect(&tree).unwrap().expect("NixOS");
@@ -498,25 +479,25 @@ mod tests {
     #[test]
     fn undeclared_users_and_several_systems_only_warn() {
         let tree = MemoryTree(vec![
-            dir(""),
-            dir("etc"),
-            link("etc/os-release", "/etc/static/os-release"),
-            link("etc/static", "/nix/store/eeee-etc/etc"),
-            dir("nix"),
-            dir("nix/store"),
-            dir("nix/store/eeee-etc"),
-            dir("nix/store/eeee-etc/etc"),
-            file(
+            dir_entry(""),
+            dir_entry("etc"),
+            link_entry("etc/os-release", "/etc/static/os-release"),
+            link_entry("etc/static", "/nix/store/eeee-etc/etc"),
+            dir_entry("nix"),
+            dir_entry("nix/store"),
+            dir_entry("nix/store/eeee-etc"),
+            dir_entry("nix/store/eeee-etc/etc"),
+            file_entry(
                 "nix/store/eeee-etc/etc/os-release",
                 "NAME=NixOS\nID=nixos\n",
             ),
-            dir("nix/store/1111-nixos-system-a"),
-            file(
+            dir_entry("nix/store/1111-nixos-system-a"),
+            file_entry(
                 "nix/store/1111-nixos-system-a/activate",
                 "echo no users here\n",
             ),
-            dir("nix/store/2222-nixos-system-b"),
-            file(
+            dir_entry("nix/store/2222-nixos-system-b"),
+            file_entry(
                 "nix/store/2222-nixos-system-b/activate",
                 "update-users-groups.pl $spec\n",
             ),
@@ -530,11 +511,13 @@ mod tests {
             warnings[1].contains("cannot find the users file"),
             "{warnings:?}"
         );
-        assert!(
-            detect(&MemoryTree(vec![dir(""), dir("nix"), dir("nix/store")]))
-                .unwrap()
-                .is_none()
-        );
+        assert!(detect(&MemoryTree(vec![
+            dir_entry(""),
+            dir_entry("nix"),
+            dir_entry("nix/store")
+        ]))
+        .unwrap()
+        .is_none());
     }
 
     #[test]
@@ -542,10 +525,10 @@ mod tests {
         let mut entries = bare(r#"{"users":[{"name":"root","shell":null}]}"#);
         entries.retain(|(p, _, _)| p != b"nix/store/ffff-etc-wsl.conf");
         entries.extend([
-            file("nix/store/ffff-etc-wsl.conf", "[User]\nDefault=nixos\n"),
-            dir("etc"),
-            dir("etc/systemd"),
-            dir("etc/systemd/system"),
+            file_entry("nix/store/ffff-etc-wsl.conf", "[User]\nDefault=nixos\n"),
+            dir_entry("etc"),
+            dir_entry("etc/systemd"),
+            dir_entry("etc/systemd/system"),
         ]);
         let all = findings(&MemoryTree(entries));
         assert_eq!(all.len(), 2, "{all:?}");

@@ -122,39 +122,21 @@ fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{node, MemoryTree};
-
-    fn link(path: &str, target: &str) -> (Vec<u8>, crate::tree::Node, Vec<u8>) {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::Symlink(target.as_bytes().to_vec())),
-            vec![],
-        )
-    }
-    fn dir(path: &str) -> (Vec<u8>, crate::tree::Node, Vec<u8>) {
-        (path.as_bytes().to_vec(), node(NodeKind::Dir), vec![])
-    }
-    fn file(path: &str, data: &str) -> (Vec<u8>, crate::tree::Node, Vec<u8>) {
-        (
-            path.as_bytes().to_vec(),
-            node(NodeKind::File),
-            data.as_bytes().to_vec(),
-        )
-    }
+    use crate::tree::{dir_entry, file_entry, link_entry, MemoryTree};
 
     #[test]
     fn added_paths_resolve_through_the_sources_symlinks() {
         let tree = MemoryTree(vec![
-            dir(""),
-            link("etc", "usr/etc"),
-            dir("usr"),
-            dir("usr/etc"),
-            link("usr/etc/systemd", "/usr/lib/systemd"),
-            dir("usr/lib"),
-            dir("usr/lib/systemd"),
-            link("usr/libexec", "lib"),
-            link("usr/etc/wsl.conf", "/usr/share/wsl.conf"),
-            file("passwd-file", "x"),
+            dir_entry(""),
+            link_entry("etc", "usr/etc"),
+            dir_entry("usr"),
+            dir_entry("usr/etc"),
+            link_entry("usr/etc/systemd", "/usr/lib/systemd"),
+            dir_entry("usr/lib"),
+            dir_entry("usr/lib/systemd"),
+            link_entry("usr/libexec", "lib"),
+            link_entry("usr/etc/wsl.conf", "/usr/share/wsl.conf"),
+            file_entry("passwd-file", "x"),
         ]);
         let placed = |p: &str| place(&tree, p.as_bytes()).map(|p| String::from_utf8(p).unwrap());
         assert_eq!(placed("etc/passwd").unwrap(), "usr/etc/passwd");
@@ -180,10 +162,10 @@ mod tests {
     #[test]
     fn loops_and_dangling_links_are_refused_by_name() {
         let tree = MemoryTree(vec![
-            dir(""),
-            link("etc", "etc"),
-            dir("usr"),
-            link("usr/libexec", "/opt/libexec"),
+            dir_entry(""),
+            link_entry("etc", "etc"),
+            dir_entry("usr"),
+            link_entry("usr/libexec", "/opt/libexec"),
         ]);
         let err = place(&tree, b"etc/passwd").unwrap_err().to_string();
         assert!(
@@ -204,19 +186,19 @@ mod tests {
     #[test]
     fn files_are_read_through_etc_static() {
         let tree = MemoryTree(vec![
-            dir(""),
-            dir("etc"),
-            link("etc/static", "/nix/store/aaa-etc/etc"),
-            link("etc/wsl.conf", "/etc/static/wsl.conf"),
-            dir("nix"),
-            dir("nix/store"),
-            dir("nix/store/aaa-etc"),
-            dir("nix/store/aaa-etc/etc"),
-            link(
+            dir_entry(""),
+            dir_entry("etc"),
+            link_entry("etc/static", "/nix/store/aaa-etc/etc"),
+            link_entry("etc/wsl.conf", "/etc/static/wsl.conf"),
+            dir_entry("nix"),
+            dir_entry("nix/store"),
+            dir_entry("nix/store/aaa-etc"),
+            dir_entry("nix/store/aaa-etc/etc"),
+            link_entry(
                 "nix/store/aaa-etc/etc/wsl.conf",
                 "/nix/store/bbb-etc-wsl.conf",
             ),
-            file("nix/store/bbb-etc-wsl.conf", "[boot]\nsystemd=true\n"),
+            file_entry("nix/store/bbb-etc-wsl.conf", "[boot]\nsystemd=true\n"),
         ]);
         let (data, from) = read_through_links(&tree, b"etc/wsl.conf")
             .unwrap()

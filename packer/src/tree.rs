@@ -118,6 +118,33 @@ pub fn node(kind: NodeKind) -> Node {
     }
 }
 
+/// One entry of a [`MemoryTree`]: path, node, content.
+#[cfg(test)]
+pub type Entry = (Vec<u8>, Node, Vec<u8>);
+
+#[cfg(test)]
+pub fn link_entry(path: &str, target: &str) -> Entry {
+    (
+        path.as_bytes().to_vec(),
+        node(NodeKind::Symlink(target.as_bytes().to_vec())),
+        vec![],
+    )
+}
+
+#[cfg(test)]
+pub fn dir_entry(path: &str) -> Entry {
+    (path.as_bytes().to_vec(), node(NodeKind::Dir), vec![])
+}
+
+#[cfg(test)]
+pub fn file_entry(path: &str, data: &str) -> Entry {
+    (
+        path.as_bytes().to_vec(),
+        node(NodeKind::File),
+        data.as_bytes().to_vec(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
