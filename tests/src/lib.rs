@@ -332,3 +332,33 @@ impl Drop for Distro {
         let _ = fs::remove_dir_all(&self.base);
     }
 }
+
+/// `variant` packed as the rootfs format with the built init (`packer --format rootfs
+/// --default-user nixos --init <built init>`) and imported (`wsl-sim import`) into the scratch
+/// folder `name`; returns the imported tree. Tests cache it once per process.
+pub fn packed_with_init(variant: Variant, name: &str) -> PathBuf {
+    require_root();
+    let dir = scratch_dir(name);
+    let archive = dir.join("rootfs.tar.gz");
+    let out = Command::new(dist_bin("packer"))
+        .args(["--quiet", "--format", "rootfs", "--default-user", "nixos"])
+        .arg("--rootfs")
+        .arg(rootfs(variant))
+        .arg("--out")
+        .arg(&archive)
+        .arg("--init")
+        .arg(dist_bin("init"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run packer: {e}"));
+    assert!(out.status.success(), "packer: {}", text(&out).1);
+    let tree = dir.join("tree");
+    let out = Command::new(dist_bin("wsl-sim"))
+        .arg("import")
+        .arg(&archive)
+        .arg(&tree)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run wsl-sim: {e}"));
+    assert!(out.status.success(), "import: {}", text(&out).1);
+    let _ = fs::remove_file(&archive);
+    tree
+}

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, text, Distro, Variant};
+use wsl_sim::{dist_bin, packed_with_init, require_root, text, Distro, Variant};
 
 const INIT: &str = "/usr/libexec/nixos-wsl/init";
 const CONFIG: &str = "/etc/nixos-wsl/init.conf";
@@ -27,46 +27,7 @@ fn packed(variant: Variant) -> &'static Path {
         Variant::NixosShaped => (&NIXOS, "nixos"),
         other => panic!("init's end-to-end tests pack no {other:?} tree"),
     };
-    cell.get_or_init(|| {
-        require_root();
-        let dir = scratch_dir(&format!("init-packed-{name}"));
-        let archive = dir.join("rootfs.tar.gz");
-        let out = Command::new(dist_bin("packer"))
-            .args([
-                "--quiet",
-                "--format",
-                "rootfs",
-                "--default-user",
-                "nixos",
-                "--rootfs",
-            ])
-            .arg(rootfs(variant))
-            .arg("--out")
-            .arg(&archive)
-            .arg("--init")
-            .arg(dist_bin("init"))
-            .output()
-            .expect("packer runs");
-        assert!(
-            out.status.success(),
-            "packer: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let tree = dir.join("tree");
-        let out = Command::new(dist_bin("wsl-sim"))
-            .arg("import")
-            .arg(&archive)
-            .arg(&tree)
-            .output()
-            .expect("wsl-sim runs");
-        assert!(
-            out.status.success(),
-            "import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let _ = fs::remove_file(&archive);
-        tree
-    })
+    cell.get_or_init(|| packed_with_init(variant, &format!("init-packed-{name}")))
 }
 
 fn distro(variant: Variant) -> Distro {

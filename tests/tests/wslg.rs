@@ -8,10 +8,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, text, Distro, Variant};
+use wsl_sim::{packed_with_init, require_root, text, Distro, Variant};
 
 const INIT: &str = "/usr/libexec/nixos-wsl/init";
 
@@ -47,32 +47,7 @@ fn packed(variant: Variant) -> &'static Path {
         Variant::NixosShaped => (&NIXOS, "nixos"),
         other => panic!("the WSLg tests pack no {other:?} tree"),
     };
-    cell.get_or_init(|| {
-        require_root();
-        let dir = scratch_dir(&format!("wslg-packed-{name}"));
-        let archive = dir.join("rootfs.tar.gz");
-        let out = Command::new(dist_bin("packer"))
-            .args(["--quiet", "--format", "rootfs", "--default-user", "nixos"])
-            .arg("--rootfs")
-            .arg(rootfs(variant))
-            .arg("--out")
-            .arg(&archive)
-            .arg("--init")
-            .arg(dist_bin("init"))
-            .output()
-            .expect("packer runs");
-        assert!(out.status.success(), "packer: {}", text(&out).1);
-        let tree = dir.join("tree");
-        let out = Command::new(dist_bin("wsl-sim"))
-            .arg("import")
-            .arg(&archive)
-            .arg(&tree)
-            .output()
-            .expect("wsl-sim runs");
-        assert!(out.status.success(), "import: {}", text(&out).1);
-        let _ = fs::remove_file(&archive);
-        tree
-    })
+    cell.get_or_init(|| packed_with_init(variant, &format!("wslg-packed-{name}")))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
