@@ -270,7 +270,10 @@ in
     };
     # What other NixOS modules always declare and the faithful test system's services need
     # (dbus-daemon refuses to start without its user): dbus.nix's messagebus, systemd.nix's
-    # systemd-network, coredump.nix's systemd-coredump; ids from ids.nix.
+    # systemd-network, coredump.nix's systemd-coredump. uids and gids from
+    # nixos/modules/misc/ids.nix (messagebus 4, systemd-coredump 151, systemd-network 152,
+    # systemd-journal 62), except the systemd-coredump group: ids.nix gives it no gid (NixOS
+    # allocates one at activation), so 151, its uid, stands in here.
     users.users.messagebus = {
       uid = 4;
       isSystemUser = true;
