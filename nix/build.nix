@@ -29,8 +29,6 @@ let
   # packer runs on the build machine.
   buildTools = import ./packages.nix { pkgs = pkgs.buildPackages; };
   rel = removePrefix "/";
-  user = config.users.users.${cfg.defaultUser};
-  userGid = lib.attrByPath [ user.group "gid" ] null config.users.groups;
 
   prepare = pkgs.writeShellScript "nixos-wsl-prepare" ''
     set -euo pipefail
@@ -51,12 +49,6 @@ let
     install -m 0755 ${cfg.packages.init}/bin/init ${rel paths.init}
     echo 'root:x:0:0:System administrator:/root:${paths.init}' > etc/passwd
     echo 'root:x:0:' > etc/group
-    ${optionalString (cfg.systemd == "native" && user.uid != null && userGid != null) ''
-      # Native mode: WSL looks the default user up when it creates the first session, which
-      # may come before the first activation (a missing user falls back to root,
-      # src/linux/init/init.cpp:1004-1032); activation keeps this uid (update-users-groups.pl).
-      echo '${cfg.defaultUser}:x:${toString user.uid}:${toString userGid}::${user.home}:/bin/sh' >> etc/passwd
-    ''}
     ${optionalString (cfg.systemd == "native") "ln -s ${paths.init} sbin/init"}
     ${concatStrings (mapAttrsToList (name: target: "ln -s ${target} bin/${name}\n") cfg.binLinks)}
 

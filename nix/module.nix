@@ -133,10 +133,9 @@ in
       type = types.strMatching "[a-z_][a-z0-9_-]*";
       default = "nixos";
       description = ''
-        The user WSL's shells run as, declared with uid 1000, in `wheel`, lingering, and (by
-        default) with passwordless sudo. In wrapper mode WSL starts root (whose shell is init) and
-        init drops every shell to this user; in native mode it is WSL's default user. Must not be
-        `root`.
+        The user WSL's shells run as. WSL itself starts root (whose shell is init); init then
+        drops every shell to this user, who is declared with uid 1000, in `wheel`, lingering, and
+        (by default) with passwordless sudo. Must not be `root`.
       '';
     };
 
@@ -171,8 +170,7 @@ in
       description = ''
         /etc/wsl.conf as sections of keys, rendered in WSL's format (`[section]` then `key=value`,
         booleans as `true`/`false`). The module sets `boot.systemd` from {option}`wsl.systemd`,
-        `user.default` (`"root"` in wrapper mode, where init must be started as root; the default user
-        in native mode, where WSL starts the user's sessions itself), drive mounts owned by the default
+        `user.default = "root"` (init must be started as root), drive mounts owned by the default
         user, and `network.generateHosts`/`generateResolvConf` (defaults true; with them NixOS
         leaves `/etc/hosts` and `/etc/resolv.conf` to WSL). Names that WSL's parser would stop at
         are refused.
@@ -246,8 +244,8 @@ in
           message = "wsl.wslConf: WSL's wsl.conf parser stops at the first line it cannot read and keeps the first of two keys equal but for case, so these would silently drop settings: ${badWslConf} (names must be [A-Za-z][A-Za-z0-9]*, unique ignoring case; values one line).";
         }
         {
-          assertion = cfg.systemd == "native" || toString (wslConfKey "user" "default" "root") == "root";
-          message = "wsl.wslConf.user.default must stay root with wsl.systemd = \"wrapper\": WSL must start root's shell (init), which then runs as wsl.defaultUser (${cfg.defaultUser}).";
+          assertion = toString (wslConfKey "user" "default" "root") == "root";
+          message = "wsl.wslConf.user.default must stay root: WSL must start root's shell (init), which then runs as wsl.defaultUser (${cfg.defaultUser}).";
         }
         {
           assertion = all (hasPrefix "/") (lib.splitString " " config.boot.systemdExecutable);
@@ -257,10 +255,7 @@ in
 
       wsl.wslConf = {
         boot.systemd = cfg.systemd == "native";
-        # Wrapper: WSL must start root, whose shell (init) starts systemd and drops to the user.
-        # Native: WSL starts the user's sessions itself inside its systemd (config.cpp:2719-2805),
-        # and `wsl -u root` reaches init as root's shell, which gives root its real shell.
-        user.default = mkDefault (if cfg.systemd == "native" then cfg.defaultUser else "root");
+        user.default = mkDefault "root";
         # With `default=root` WSL would mount the Windows drives owned by root
         # (src/linux/init/config.cpp:2021): give them to the default user instead.
         automount.options = mkDefault (

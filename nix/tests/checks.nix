@@ -197,9 +197,6 @@ in
     ++ expectHas "native: wsl.conf" (etcText native "wsl.conf") "[boot]\nsystemd=true\n"
     ++ expectHas "native: /sbin/init is init" (activation native) "ln -sfn ${paths.init} /sbin/init.nixos-wsl-tmp"
     ++ expectHas "native: /sbin/init renamed into place" (activation native) "mv -Tf /sbin/init.nixos-wsl-tmp /sbin/init"
-    ++ expectHas "wrapper: WSL starts root" (etcText c "wsl.conf") "[user]\ndefault=root\n"
-    ++ expectHas "native: WSL starts the default user" (etcText native "wsl.conf") "[user]\ndefault=nixos\n"
-    ++ expectHas "native: another default user" (etcText (with' { wsl.systemd = "native"; wsl.defaultUser = "alice"; }) "wsl.conf") "[user]\ndefault=alice\n"
     ++ expect "native: same root shell" native.users.users.root.shell paths.init
     ++ expect "native: same init.conf" (etcText native paths.initConfig) (etcText c paths.initConfig);
 
@@ -250,8 +247,6 @@ in
     ++ expectHas "init.conf in the tarball" prepare "cp /nix/store/00000000000000000000000000000000-etc-init.conf etc/${paths.initConfig}"
     ++ expectHasNot "wrapper: no /sbin/init in the tarball" prepare "sbin/init"
     ++ expectHas "native: /sbin/init in the tarball" nativePrepare "ln -s ${paths.init} sbin/init"
-    ++ expectHas "native: the default user before activation" nativePrepare "echo 'nixos:x:1000:100::/home/nixos:/bin/sh' >> etc/passwd"
-    ++ expectHasNot "wrapper: only root before activation" prepare "nixos:x:1000"
     ++ expectHas "installer through packer" b.installer.script "packer --rootfs ${rootfs}"
     ++ expectHas "installer file" b.installer.script "--out $out/tarball/nixos-wsl-installer.tar.gz"
     ++ expectHas "installer's default user" b.installer.script "--default-user nixos"

@@ -91,15 +91,12 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     };
     let source_conf = etc_file(b"wsl.conf")?.unwrap_or_default().0;
     // A NixOS system declares its wsl.conf (the module's `wsl.systemd`), which its first
-    // activation puts back in place of packer's: without --systemd packer follows the mode it
-    // declares (`[boot] systemd`), and in wrapper mode keeps it behind `[user] default=root`.
+    // activation puts back in place of packer's: without --systemd packer keeps what it
+    // declares behind `[user] default=root`, as the module writes it for either mode.
     let declared = nixos.is_some() && edits.systemd.is_none();
-    let native = match (edits.systemd, &nixos) {
-        (Some(mode), _) => mode == Systemd::Native,
-        // The mode the system declares holds from its first activation on: the first start
-        // uses it too.
-        (None, Some(nixos)) => nixos.declares_native(tree).unwrap_or(false),
-        (None, None) => edits.distribution.is_some(),
+    let native = match edits.systemd {
+        Some(mode) => mode == Systemd::Native,
+        None => !declared && edits.distribution.is_some(),
     };
 
     // init itself.

@@ -297,34 +297,11 @@ impl Nixos {
 }
 
 impl Nixos {
-    /// The system's declared `/etc/wsl.conf` (`<system>/etc/wsl.conf`), with its path.
-    fn declared_wsl_conf(&self, tree: &dyn Lookup) -> Option<(Vec<u8>, Vec<u8>)> {
+    /// A declared `/etc/wsl.conf` replaces packer's at the first activation (setup-etc.pl):
+    /// from the next start on, WSL reads the declared one, which must start root too.
+    pub fn declared_wsl_conf_problem(&self, tree: &dyn Lookup) -> Option<String> {
         let declared = join(&self.system()?.path, b"etc/wsl.conf");
         let (text, _) = read_through_links(tree, &declared).ok()??;
-        Some((text, declared))
-    }
-
-    /// Whether the declared wsl.conf boots systemd natively (`[boot] systemd=true`, what the
-    /// module's `wsl.systemd = "native"` writes); None without a declared wsl.conf.
-    pub fn declares_native(&self, tree: &dyn Lookup) -> Option<bool> {
-        let (text, _) = self.declared_wsl_conf(tree)?;
-        let reading = wsl_conf::Reading::of(&text);
-        Some(
-            reading
-                .value("boot.systemd")
-                .and_then(|(v, _)| wsl_conf::parse_bool(v))
-                .unwrap_or(false),
-        )
-    }
-
-    /// A declared `/etc/wsl.conf` replaces packer's at the first activation (setup-etc.pl):
-    /// from the next start on, WSL reads the declared one. In wrapper mode it must start root
-    /// (init starts systemd); in native mode WSL starts the declared user inside its systemd.
-    pub fn declared_wsl_conf_problem(&self, tree: &dyn Lookup) -> Option<String> {
-        let (text, declared) = self.declared_wsl_conf(tree)?;
-        if self.declares_native(tree) == Some(true) {
-            return None;
-        }
         let user = match wsl_conf::Reading::of(&text).value("user.default") {
             Some(("root", _)) => return None,
             Some((user, _)) => format!("default user {user:?}"),
@@ -557,29 +534,6 @@ mod tests {
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(matches!(&all[0], Finding::Error(e) if e.contains("blocks NixOS's link")));
         assert!(matches!(&all[1], Finding::Error(e) if e.contains("default user \"nixos\"")));
-    }
-
-    #[test]
-    fn a_declared_native_wsl_conf_may_name_the_user_and_sets_the_mode() {
-        let with_conf = |conf: &str| {
-            let mut entries = bare(r#"{"users":[{"name":"root","shell":null}]}"#);
-            entries.retain(|(p, _, _)| p != b"nix/store/ffff-etc-wsl.conf");
-            entries.push(file_entry("nix/store/ffff-etc-wsl.conf", conf));
-            MemoryTree(entries)
-        };
-        // Native: WSL starts the declared user itself, inside its own systemd.
-        let native = with_conf("[boot]\nsystemd=true\n[user]\ndefault=nixos\n");
-        let nixos = detect(&native).unwrap().expect("NixOS");
-        assert_eq!(nixos.declares_native(&native), Some(true));
-        assert_eq!(nixos.declared_wsl_conf_problem(&native), None);
-        // Wrapper: the same user would bypass init, which starts systemd.
-        let wrapper = with_conf("[boot]\nsystemd=false\n[user]\ndefault=nixos\n");
-        let nixos = detect(&wrapper).unwrap().expect("NixOS");
-        assert_eq!(nixos.declares_native(&wrapper), Some(false));
-        let problem = nixos
-            .declared_wsl_conf_problem(&wrapper)
-            .expect("a problem");
-        assert!(problem.contains("default user \"nixos\""), "{problem}");
     }
 
     #[test]

@@ -242,7 +242,7 @@ fn bad_values_are_refused_with_a_clear_message() {
     // and the probe itself accepts a good value
     let out = eval_checks(
         "probe",
-        r#"{ wsl.systemd = "native"; wsl.bootTimeout = 5; wsl.wslConf.user.default = "nixos"; }"#,
+        r#"{ wsl.systemd = "native"; wsl.bootTimeout = 5; }"#,
     );
     assert!(out.status.success(), "{}", text(&out).1);
 }
@@ -497,9 +497,7 @@ fn rendered_init_conf_and_wsl_conf_read_back_with_the_toolkits_parsers() {
         assert_eq!(config.boot_timeout_secs, 30);
 
         let wsl = WslConf::parse(&rendered(&format!("{mode}WslConf")));
-        // Wrapper: WSL starts root, whose shell is init; native: WSL starts the user itself.
-        let default_user = if mode == "native" { "nixos" } else { "root" };
-        assert_eq!(wsl.default_user.as_deref(), Some(default_user), "{mode}");
+        assert_eq!(wsl.default_user.as_deref(), Some("root"), "{mode}");
         assert_eq!(wsl.systemd, mode == "native", "{mode}");
     }
 }
