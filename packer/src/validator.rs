@@ -47,6 +47,10 @@ pub enum Finding {
 pub fn enabled_discouraged_units(tree: &dyn Lookup) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = Vec::new();
+    // The validator resolves a link to /dev/null to the archive's member when there is one,
+    // and then compares its name ('dev/null') with '/dev/null' and './dev/null' only
+    // (`is_dev_null`): with a /dev/null entry in the archive it sees no mask at all.
+    let dev_null_member = tree.node(b"dev/null").is_some();
     for dir in UNIT_DIRS {
         for target in tree.children(dir) {
             if !target.ends_with(b".target.wants") {
@@ -61,10 +65,18 @@ pub fn enabled_discouraged_units(tree: &dyn Lookup) -> Vec<Finding> {
                     continue;
                 }
                 let link = [&wants[..], b"/", &unit].concat();
-                if leads_to_dev_null(tree, &link) || masked(tree, name) {
+                let masked_here = leads_to_dev_null(tree, &link) || masked(tree, name);
+                if masked_here && !dev_null_member {
                     continue;
                 }
                 seen.push(name.to_owned());
+                if masked_here {
+                    out.push(Finding::Warning(format!(
+                        "{name} is masked, but Microsoft's validator reports it as enabled (/{}): the archive has a /dev/null entry, which hides every mask from it",
+                        String::from_utf8_lossy(&link)
+                    )));
+                    continue;
+                }
                 out.push(Finding::Warning(format!(
                     "{name} is enabled (/{}) and Microsoft's validator discourages it; mask it with /etc/systemd/system/{name} -> /dev/null",
                     String::from_utf8_lossy(&link)

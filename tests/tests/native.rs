@@ -154,6 +154,26 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
     assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(7));
 
+    // systemd-tmpfiles-setup is masked and packer's replacement, which leaves WSL's paths
+    // alone, made what tmpfiles.d asks for in the fresh /run, /tmp and /var of this start.
+    let out = run(
+        root,
+        &[
+            "--",
+            "systemctl is-enabled systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service; \
+             systemctl is-active nixos-wsl-tmpfiles-setup.service; \
+             stat -c '%n %a %U' /run/sudo /run/lock/subsys /tmp/.ICE-unix /var/tmp /run/user; \
+             test -f /run/utmp && echo utmp",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "masked\nmasked\nactive\n/run/sudo 711 root\n/run/lock/subsys 755 root\n\
+         /tmp/.ICE-unix 1777 root\n/var/tmp 1777 root\n/run/user 755 root\nutmp\n",
+        "{}",
+        stderr(&out)
+    );
+
     let out = run(root, &["--", "systemctl --user is-active default.target"]);
     assert_eq!(stdout(&out), "active\n", "{}", stderr(&out));
 
