@@ -2,8 +2,8 @@
 //! simulator as WSL boots `[boot] systemd=true` (`init.cpp:2355-2438`): a `.wsl` installed
 //! with its OOBE and a rootfs imported, sessions as the user inside systemd, `-e`,
 //! `systemctl --user`, interop from a service, `/mnt/c` owned by the user, a second start
-//! after `wsl --terminate`; and the wrapper mode's `[automount] options` giving `/mnt/c` to
-//! the user.
+//! after `wsl --terminate`, `wsl -u root` giving root's real shell; and the wrapper mode's
+//! `[automount] options` giving `/mnt/c` to the user.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -145,6 +145,30 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
 
     let out = run(root, &["--", "exit 42"]);
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
+
+    // `wsl -u root` reaches root's login shell, init, which gives root's real shell (WSL
+    // starts the user by [user] default otherwise): root, inside systemd, with the command
+    // as one argument, the working directory and the exit code kept.
+    let out = run(
+        root,
+        &[
+            "-u",
+            "root",
+            "--cd",
+            "/var/tmp",
+            "--",
+            "id -u; id -un; pwd; cat /proc/1/comm; echo \"$0\"; exit 5",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "0\nroot\n/var/tmp\nsystemd\n/bin/bash\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let out = run(root, &["--", "id -u"]);
+    assert_eq!(stdout(&out), "1000\n", "default sessions stay the user's");
 
     // `wsl -e` (VS Code, Docker Desktop) execs directly: as the user, inside systemd.
     let out = run(
