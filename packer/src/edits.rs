@@ -1102,6 +1102,32 @@ mod tests {
     }
 
     #[test]
+    fn the_trees_dev_null_is_left_out_and_the_rest_of_dev_kept() {
+        let mut entries = debian_like().0;
+        let device = |path: &str| {
+            let mut entry = dir_entry(path);
+            entry.1.kind = NodeKind::Other;
+            entry
+        };
+        entries.extend([dir_entry("dev"), device("dev/null"), device("dev/zero")]);
+        let plan = planned_as(&MemoryTree(entries), Some(Systemd::Native), None);
+        let null = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"dev/null")
+            .expect("an edit for /dev/null");
+        assert!(null.replace && matches!(null.content, Content::Omitted));
+        // The folder's own entry stays the source's (a parent is added only where there is none).
+        assert!(!plan
+            .added
+            .iter()
+            .any(|a| a.meta.path == b"dev/zero" || (a.meta.path == b"dev" && a.replace)));
+        // A tree without one gets no edit there.
+        let plan = planned_as(&debian_like(), Some(Systemd::Native), None);
+        assert!(!paths_of(&plan).iter().any(|p| p == "dev/null"));
+    }
+
+    #[test]
     fn tmpfiles_setup_is_replaced_and_the_dev_units_masked_where_systemd_ships_them() {
         let mut entries = debian_like().0;
         entries.push(file_entry(

@@ -230,8 +230,13 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
     let distro = Installed::new(&archive, dir.join("installed"));
     let root = distro.root.clone();
 
-    // The first interactive start: OOBE (no command) makes oobe.defaultUid, the user, the
-    // default, and that same session runs as the user, inside systemd.
+    // Before the first interactive start (VS Code's `wsl -e`, `wsl -- CMD`), WSL has run no
+    // OOBE: [user] default already makes the session the user's.
+    let out = run(&root, &["--", "id -un"]);
+    assert_eq!(stdout(&out), "nixos\n", "before the OOBE: {}", stderr(&out));
+
+    // The first interactive start: the OOBE (no command, no oobe.defaultUid) runs, and that
+    // same session runs as [user] default's user, inside systemd.
     let out = login(&root, "id -un; cat /proc/1/comm\n");
     assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
     sessions_are_the_users_inside_systemd(&root);
@@ -243,6 +248,19 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
         "the second start is native too"
     );
     sessions_are_the_users_inside_systemd(&root);
+}
+
+#[test]
+fn a_native_wsl_imported_without_an_oobe_starts_the_user_too() {
+    require_root();
+    // `wsl --import` of a .wsl never runs the OOBE (WslClient.cpp:314), so oobe.defaultUid
+    // would never apply there; [user] default does.
+    let dir = scratch_dir("native-wsl-import");
+    let archive = dir.join("Debian.wsl");
+    pack(&archive, &["--name", "Debian"]);
+    let distro = Distro::import(&archive).expect("import");
+    let out = distro.run(&["--", "id -un; cat /proc/1/comm; stat -c %U /mnt/c"]);
+    assert_eq!(stdout(&out), "nixos\nsystemd\nnixos\n", "{}", stderr(&out));
 }
 
 #[test]
