@@ -223,6 +223,33 @@ pub fn passwd(text: &[u8]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::{dir_entry, link_entry, MemoryTree};
+
+    #[test]
+    fn a_dev_null_entry_hides_the_masks_from_the_validator() {
+        let mut entries = vec![
+            dir_entry(""),
+            dir_entry("usr/lib/systemd/system/sysinit.target.wants"),
+            link_entry(
+                "usr/lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service",
+                "../systemd-tmpfiles-setup.service",
+            ),
+            dir_entry("etc/systemd/system"),
+            link_entry(
+                "etc/systemd/system/systemd-tmpfiles-setup.service",
+                "/dev/null",
+            ),
+        ];
+        assert!(enabled_discouraged_units(&MemoryTree(entries.clone())).is_empty());
+        let mut null = dir_entry("dev/null");
+        null.1.kind = NodeKind::Other;
+        entries.extend([dir_entry("dev"), null]);
+        let found = enabled_discouraged_units(&MemoryTree(entries));
+        assert!(
+            matches!(&found[..], [Finding::Warning(t)] if t.contains("systemd-tmpfiles-setup.service is masked") && t.contains("/dev/null entry")),
+            "{found:?}"
+        );
+    }
 
     #[test]
     fn passwd_lines_need_seven_fields_a_number_and_a_uid_of_their_own() {
