@@ -23,7 +23,8 @@ Which mode runs:
   - shell-wrapper mode: start systemd once (if not running), then run the configured user's
     shell inside systemd's PID and mount namespaces with exactly these arguments; a login
     argv[0] (`-init`) gives a login shell. Already inside (sudo -i, su -, nested): root's real
-    shell at once.
+    shell at once. Started by WSL in native mode: root's real shell when /etc/wsl.conf's
+    [user] default names another user (so root was asked for: wsl -u root), else the user.
 
 Exit status (shell-wrapper mode):
   the shell's own code; 128+N when it dies of signal N; 126 when the shell cannot be

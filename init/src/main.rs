@@ -27,6 +27,7 @@ mod shell;
 mod sys;
 mod user;
 mod wrapper;
+mod wsl_default_user;
 mod wslg;
 
 use std::process::ExitCode;

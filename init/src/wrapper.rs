@@ -21,6 +21,12 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
     let config = crate::config::load();
     match place::detect() {
         Place::Inside => Err(real_root_shell(&config, login, args)),
+        // WSL started this session itself (native mode). When wsl.conf names another user,
+        // WSL starts that user by default, so a root session was asked for (`wsl -u root`):
+        // root's real shell. Otherwise root is WSL's default and init drops it to the user.
+        Place::NativeSession if wsl_starts_another_user() => {
+            Err(real_root_shell(&config, login, args))
+        }
         Place::NativeSession => Err(enter::in_place(&config, login, args)),
         Place::Outside => {
             crate::leftover::remove();
@@ -42,6 +48,14 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
             enter::enter(open, &config, login, args)
         }
     }
+}
+
+/// Whether `/etc/wsl.conf` makes WSL start a user other than root by default.
+fn wsl_starts_another_user() -> bool {
+    let text = crate::sys::read_file("/etc/wsl.conf").unwrap_or_default();
+    crate::wsl_default_user::is_another_user(&text, |name| {
+        crate::user::User::lookup(name, "/bin/sh").is_some()
+    })
 }
 
 /// Root's real shell with our arguments (sudo -i, su -, nested calls); returns on failure.

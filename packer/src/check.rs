@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use wsl_common::paths;
-use wsl_common::units::HOSTILE_UNITS;
+use wsl_common::units::masked_outside_nixos;
 
 use crate::arch::Arch;
 use crate::edits::MAX_ICON;
@@ -380,7 +380,7 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
             .find(|(s, k, _)| s == "user" && k.eq_ignore_ascii_case("default"))
         {
             report.warn(format!(
-                "/etc/wsl.conf sets [user] default={user}, which Microsoft's validator discourages (a .wsl names its user with oobe.defaultUid; the shell-wrapper mode needs WSL to start root)"
+                "/etc/wsl.conf sets [user] default={user}, which Microsoft's validator discourages (it expects an OOBE command to create the user and oobe.defaultUid to name it; a tree that ships its user needs the key in native mode, and the shell-wrapper mode needs WSL to start root)"
             ));
         }
     }
@@ -628,7 +628,7 @@ fn check_icon(archive: &Archive, report: &mut Report, icon: &str) {
 /// /etc/systemd/system links it and it is not masked.
 fn check_units(archive: &Archive, report: &mut Report) {
     let system = b"etc/systemd/system";
-    for unit in HOSTILE_UNITS {
+    for unit in masked_outside_nixos() {
         let masked = matches!(
             archive.node(&join(system, unit.name.as_bytes())).map(|n| n.kind),
             Some(NodeKind::Symlink(target)) if target == b"/dev/null"

@@ -21,8 +21,8 @@ Every root filesystem gets init as root's shell (its old shell goes to
 /etc/nixos-wsl/init.conf; an existing init.conf is kept), packer's settings first in
 /etc/wsl.conf, and, unless it is NixOS, the systemd units that fight WSL masked.
   --systemd native (default for .wsl): [boot] systemd=true, /sbin/init is init, and the user
-    is WSL's default user (oobe.defaultUid in a .wsl, [user] default otherwise), so sessions,
-    `wsl -e` and /mnt/c are the user's, inside systemd.
+    is WSL's default user ([user] default, in a .wsl too), so sessions, `wsl -e` and /mnt/c
+    are the user's, inside systemd; `wsl -u root` gives root's real shell.
   --systemd wrapper (default for rootfs and installer: any WSL 2, and the installer's first
     start has no systemd): [user] default=root, /sbin/init where the source has none, and
     [automount] options with the user's uid= and gid= so /mnt/c belongs to the user. Nothing is written through a symlink of the source. A NixOS system
@@ -106,7 +106,7 @@ pub struct PackArgs {
     /// Command WSL runs once as root on the first interactive start.
     #[arg(long, value_name = "CMD")]
     pub oobe_command: Option<String>,
-    /// uid WSL starts as after the OOBE command (wsl-distribution.conf).
+    /// uid WSL starts as after the OOBE (oobe.defaultUid): for an --oobe-command that creates the user.
     #[arg(long, value_name = "UID")]
     pub default_uid: Option<u32>,
     /// User init drops WSL's shells to (default: the source's /etc/wsl.conf [user] default, else root).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use wsl_common::init_config::InitConfig;
 use wsl_common::manifest::Manifest;
 use wsl_common::paths;
-use wsl_common::units::HOSTILE_UNITS;
+use wsl_common::units::{masked_outside_nixos, TMPFILES_REPLACEMENT};
 
 use crate::entry::{display, join, normalize, parent, Kind, Meta};
 use crate::error::Error;
@@ -15,6 +15,7 @@ use crate::icon;
 use crate::nixos;
 use crate::placement::{place, place_new, read_through_links};
 use crate::sink::{Added, Content};
+use crate::tmpfiles_unit;
 use crate::tree::{resolve, Lookup, NodeKind};
 use crate::wsl_conf;
 
@@ -204,28 +205,26 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let owner = (configured_user != "root")
         .then(|| passwd_ids(&passwd, &configured_user))
         .flatten();
-    let mut default_uid = edits.distribution.and_then(|d| d.default_uid);
+    // oobe.defaultUid only where asked for (--default-uid): it is for an OOBE that creates the
+    // user (init.cpp:625-676 applies it to the OOBE's session and WSL stores it as the default
+    // uid, LxssInstance.cpp:565-578), while a tree that ships its user names it by
+    // [user] default, the one setting WSL applies on every path (below).
+    let default_uid = edits.distribution.and_then(|d| d.default_uid);
     let settings = if native {
-        // A .wsl names the user by oobe.defaultUid: Microsoft's validator discourages
-        // user.default (validate-modern.py, "Found discouraged wsl.conf key").
-        let by_uid = edits.distribution.is_some() && owner.is_some();
-        if by_uid {
-            default_uid = default_uid.or(owner.map(|(uid, _)| uid));
-        } else if edits.distribution.is_some() && configured_user != "root" {
-            warnings.push(format!(
-                "{configured_user} is not in /etc/passwd, so the .wsl names it by [user] default={configured_user} in /etc/wsl.conf rather than by oobe.defaultUid"
-            ));
-        }
+        // WSL starts `[user] default` for every session without `-u`, after `wsl --import` and
+        // `wsl --install` alike, before and after the OOBE (init.cpp:1004-1032; the OOBE's own
+        // session too when no oobe.defaultUid overrides it, :676), and mounts the drives and
+        // serves \\wsl.localhost as that user from the instance's start (config.cpp:690-701,
+        // :908; WslCoreInstance.cpp:414). oobe.defaultUid reaches none of that before the first
+        // interactive start of an install, and never after an import. Microsoft's validator
+        // discourages the key ("Found discouraged wsl.conf key"): it expects the OOBE to create
+        // the user, which a tree that ships it does not need. A .wsl whose user is root names
+        // no one (root is WSL's default).
         wsl_conf::Settings {
             native: true,
-            default_user: (!(by_uid || edits.distribution.is_some() && configured_user == "root"))
+            default_user: (!(edits.distribution.is_some() && configured_user == "root"))
                 .then(|| configured_user.clone()),
-            // The instance OOBE starts in was created as root (DefaultUid is set after OOBE,
-            // and drvfs is mounted at the instance's start, config.cpp:690-701): the options
-            // give the drives to the user from that first instance on.
-            automount_options: owner
-                .filter(|_| by_uid)
-                .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
+            automount_options: None,
         }
     } else {
         wsl_conf::Settings {
@@ -283,13 +282,34 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     // NixOS: its units come from the link /etc/systemd/system -> /etc/static/systemd/system
     // (nixpkgs nixos/modules/system/boot/systemd.nix), which a real directory there would
     // block; init masks them on systemd's command line instead (systemd.mask=, NIXOS.md).
+    // Trees that are not NixOS also get the units of NOT_NIXOS_UNITS masked, and
+    // systemd-tmpfiles-setup's replacement where the tree has that unit and packer masks it.
     if nixos.is_none() {
-        for unit in HOSTILE_UNITS {
+        for unit in masked_outside_nixos() {
             let path = join(b"etc/systemd/system", unit.name.as_bytes());
             if let Some(at) = place_new(tree, &path)? {
                 out.push(link(&at, b"/dev/null", epoch));
+                if unit.name == "systemd-tmpfiles-setup.service" {
+                    out.extend(tmpfiles_replacement(tree, epoch)?);
+                }
             }
         }
+    }
+
+    // The tree's /dev/null is left out: WSL mounts its devtmpfs over /dev at every start
+    // (src/linux/init/config.cpp:190-229), so no session ever sees it, and Microsoft's validator,
+    // finding a `dev/null` member, takes the mask links (-> /dev/null) for links to that
+    // member's name and not for masks (validate-modern.py, is_dev_null compares '/dev/null' and
+    // './dev/null' only). The folder and the rest of /dev stay.
+    if tree
+        .node(b"dev/null")
+        .is_some_and(|n| n.kind == NodeKind::Other)
+    {
+        out.push(Added {
+            meta: Meta::owned_by_root(b"dev/null", Kind::Char { major: 1, minor: 3 }, 0o666, epoch),
+            content: Content::Omitted,
+            replace: true,
+        });
     }
 
     // Every format gets /etc/wsl-distribution.conf and an icon: Microsoft's validator requires
@@ -329,6 +349,34 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         added: out,
         warnings,
     })
+}
+
+/// nixos-wsl-tmpfiles-setup.service and its `sysinit.target.wants` link, where the tree has
+/// systemd's own unit (a tree without systemd-tmpfiles gets nothing) and no file of that name.
+fn tmpfiles_replacement(tree: &dyn Lookup, epoch: i64) -> Result<Vec<Added>, Error> {
+    let has_stock = tmpfiles_unit::STOCK_UNIT_PATHS.iter().any(|path| {
+        resolve(tree, path)
+            .and_then(|p| tree.node(&p))
+            .is_some_and(|n| n.kind == NodeKind::File)
+    });
+    let mut out = Vec::new();
+    if !has_stock {
+        return Ok(out);
+    }
+    if let Some(at) = place_new(tree, &tmpfiles_unit::unit_path())? {
+        add_file(
+            &mut out,
+            &at,
+            0o644,
+            epoch,
+            tmpfiles_unit::text().into_bytes(),
+        );
+        let target = format!("/etc/systemd/system/{TMPFILES_REPLACEMENT}");
+        if let Some(wants) = place_new(tree, &tmpfiles_unit::wants_path())? {
+            out.push(link(&wants, target.as_bytes(), epoch));
+        }
+    }
+    Ok(out)
 }
 
 fn add_file(out: &mut Vec<Added>, path: &[u8], mode: u32, epoch: i64, content: Vec<u8>) {
@@ -1020,7 +1068,9 @@ mod tests {
             );
         }
 
-        // A .wsl names the user by oobe.defaultUid, not by the discouraged user.default.
+        // A .wsl of a tree that ships its user names it by [user] default too (WSL applies it
+        // after an import and before the OOBE as well), and writes no oobe.defaultUid unless
+        // asked: that is for an OOBE that creates the user.
         let wsl = DistributionConf {
             name: "Debian".into(),
             ..DistributionConf::default()
@@ -1029,16 +1079,94 @@ mod tests {
         let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
         let reading = wsl_conf::Reading::of(conf.as_bytes());
         assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
-        assert_eq!(reading.value("user.default"), None, "{conf}");
+        assert_eq!(reading.value("user.default").map(|v| v.0), Some("alice"));
+        // The drives follow [user] default (config.cpp:690-701): the source's options stay.
         assert_eq!(
             reading.value("automount.options").map(|v| v.0),
-            Some("metadata,uid=1000,gid=1001")
+            Some("metadata,uid=5"),
+            "{conf}"
         );
+        let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
+        assert!(!distribution.contains("defaultUid"), "{distribution}");
+        let asked = DistributionConf {
+            default_uid: Some(1000),
+            oobe_command: Some("/usr/libexec/wsl/oobe".into()),
+            ..wsl
+        };
+        let plan = planned_as(&tree, None, Some(&asked));
         let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
         assert!(
             distribution.contains("defaultUid = 1000\n"),
             "{distribution}"
         );
+    }
+
+    #[test]
+    fn the_trees_dev_null_is_left_out_and_the_rest_of_dev_kept() {
+        let mut entries = debian_like().0;
+        let device = |path: &str| {
+            let mut entry = dir_entry(path);
+            entry.1.kind = NodeKind::Other;
+            entry
+        };
+        entries.extend([dir_entry("dev"), device("dev/null"), device("dev/zero")]);
+        let plan = planned_as(&MemoryTree(entries), Some(Systemd::Native), None);
+        let null = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"dev/null")
+            .expect("an edit for /dev/null");
+        assert!(null.replace && matches!(null.content, Content::Omitted));
+        // The folder's own entry stays the source's (a parent is added only where there is none).
+        assert!(!plan
+            .added
+            .iter()
+            .any(|a| a.meta.path == b"dev/zero" || (a.meta.path == b"dev" && a.replace)));
+        // A tree without one gets no edit there.
+        let plan = planned_as(&debian_like(), Some(Systemd::Native), None);
+        assert!(!paths_of(&plan).iter().any(|p| p == "dev/null"));
+    }
+
+    #[test]
+    fn tmpfiles_setup_is_replaced_and_the_dev_units_masked_where_systemd_ships_them() {
+        let mut entries = debian_like().0;
+        entries.push(file_entry(
+            "usr/lib/systemd/system/systemd-tmpfiles-setup.service",
+            "[Service]\n",
+        ));
+        let plan = planned_as(&MemoryTree(entries), Some(Systemd::Native), None);
+        let find = |p: &str| plan.added.iter().find(|a| a.meta.path == p.as_bytes());
+        for unit in [
+            "systemd-tmpfiles-setup.service",
+            "systemd-tmpfiles-setup-dev.service",
+            "systemd-tmpfiles-setup-dev-early.service",
+        ] {
+            let mask = find(&format!("etc/systemd/system/{unit}")).expect(unit);
+            assert_eq!(
+                mask.meta.kind,
+                Kind::Symlink {
+                    target: b"/dev/null".to_vec()
+                }
+            );
+        }
+        let unit = text_of(&plan, "etc/systemd/system/nixos-wsl-tmpfiles-setup.service")
+            .expect("the replacement");
+        assert!(unit.contains("--exclude-prefix=/tmp/.X11-unix"), "{unit}");
+        let wants =
+            find("etc/systemd/system/sysinit.target.wants/nixos-wsl-tmpfiles-setup.service")
+                .expect("enabled");
+        assert_eq!(
+            wants.meta.kind,
+            Kind::Symlink {
+                target: b"/etc/systemd/system/nixos-wsl-tmpfiles-setup.service".to_vec()
+            }
+        );
+
+        // No systemd-tmpfiles in the tree: masks only, no unit that would fail at boot.
+        let plan = planned_as(&debian_like(), Some(Systemd::Native), None);
+        assert!(!paths_of(&plan)
+            .iter()
+            .any(|p| p.contains("nixos-wsl-tmpfiles-setup")));
     }
 
     #[test]

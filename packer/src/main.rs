@@ -24,6 +24,7 @@ mod source_tar;
 mod sys;
 mod tar_head;
 mod temp;
+mod tmpfiles_unit;
 mod tree;
 mod validator;
 mod wsl_conf;

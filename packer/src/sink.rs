@@ -21,6 +21,8 @@ pub enum Content {
         path: PathBuf,
         precompressed: bool,
     },
+    /// Nothing: the source's entry of that path is left out (with `replace`).
+    Omitted,
 }
 
 /// An entry packer adds to the tree. `replace`: it wins over a source entry of the same path;
@@ -131,6 +133,7 @@ impl<'p, W: Write + Send + 'static> TarSink<'p, W> {
         let label = || display(&added.meta.path);
         match &added.content {
             Content::None => self.write_entry(&added.meta, None, &label),
+            Content::Omitted => Ok(()),
             Content::Bytes(bytes) => self.write_entry(&added.meta, Some(&mut &bytes[..]), &label),
             Content::HostFile {
                 path,

@@ -47,6 +47,10 @@ pub enum Finding {
 pub fn enabled_discouraged_units(tree: &dyn Lookup) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = Vec::new();
+    // The validator resolves a link to /dev/null to the archive's member when there is one,
+    // and then compares its name ('dev/null') with '/dev/null' and './dev/null' only
+    // (`is_dev_null`): with a /dev/null entry in the archive it sees no mask at all.
+    let dev_null_member = tree.node(b"dev/null").is_some();
     for dir in UNIT_DIRS {
         for target in tree.children(dir) {
             if !target.ends_with(b".target.wants") {
@@ -61,10 +65,18 @@ pub fn enabled_discouraged_units(tree: &dyn Lookup) -> Vec<Finding> {
                     continue;
                 }
                 let link = [&wants[..], b"/", &unit].concat();
-                if leads_to_dev_null(tree, &link) || masked(tree, name) {
+                let masked_here = leads_to_dev_null(tree, &link) || masked(tree, name);
+                if masked_here && !dev_null_member {
                     continue;
                 }
                 seen.push(name.to_owned());
+                if masked_here {
+                    out.push(Finding::Warning(format!(
+                        "{name} is masked, but Microsoft's validator reports it as enabled (/{}): the archive has a /dev/null entry, which hides every mask from it",
+                        String::from_utf8_lossy(&link)
+                    )));
+                    continue;
+                }
                 out.push(Finding::Warning(format!(
                     "{name} is enabled (/{}) and Microsoft's validator discourages it; mask it with /etc/systemd/system/{name} -> /dev/null",
                     String::from_utf8_lossy(&link)
@@ -211,6 +223,33 @@ pub fn passwd(text: &[u8]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::{dir_entry, link_entry, MemoryTree};
+
+    #[test]
+    fn a_dev_null_entry_hides_the_masks_from_the_validator() {
+        let mut entries = vec![
+            dir_entry(""),
+            dir_entry("usr/lib/systemd/system/sysinit.target.wants"),
+            link_entry(
+                "usr/lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service",
+                "../systemd-tmpfiles-setup.service",
+            ),
+            dir_entry("etc/systemd/system"),
+            link_entry(
+                "etc/systemd/system/systemd-tmpfiles-setup.service",
+                "/dev/null",
+            ),
+        ];
+        assert!(enabled_discouraged_units(&MemoryTree(entries.clone())).is_empty());
+        let mut null = dir_entry("dev/null");
+        null.1.kind = NodeKind::Other;
+        entries.extend([dir_entry("dev"), null]);
+        let found = enabled_discouraged_units(&MemoryTree(entries));
+        assert!(
+            matches!(&found[..], [Finding::Warning(t)] if t.contains("systemd-tmpfiles-setup.service is masked") && t.contains("/dev/null entry")),
+            "{found:?}"
+        );
+    }
 
     #[test]
     fn passwd_lines_need_seven_fields_a_number_and_a_uid_of_their_own() {

@@ -415,11 +415,10 @@ pub struct Settings {
     /// `/sbin/init`.
     pub native: bool,
     /// `[user] default`: `root` in wrapper mode (root's shell, init, must run); the user in
-    /// native mode, or none where a `.wsl` names the user by `oobe.defaultUid` instead.
+    /// native mode (none in a `.wsl` whose user is root, WSL's default anyway).
     pub default_user: Option<String>,
     /// `[automount] options`: the source's own with the user's `uid=`/`gid=`, since WSL mounts
-    /// the drives as the default user (`config.cpp:690-701`, `:2021`): root in wrapper mode,
-    /// and root in the instance a `.wsl`'s OOBE runs in.
+    /// the drives as the default user (`config.cpp:690-701`, `:2021`): root in wrapper mode.
     pub automount_options: Option<String>,
 }
 

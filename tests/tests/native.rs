@@ -2,8 +2,8 @@
 //! simulator as WSL boots `[boot] systemd=true` (`init.cpp:2355-2438`): a `.wsl` installed
 //! with its OOBE and a rootfs imported, sessions as the user inside systemd, `-e`,
 //! `systemctl --user`, interop from a service, `/mnt/c` owned by the user, a second start
-//! after `wsl --terminate`; and the wrapper mode's `[automount] options` giving `/mnt/c` to
-//! the user.
+//! after `wsl --terminate`, `wsl -u root` giving root's real shell; and the wrapper mode's
+//! `[automount] options` giving `/mnt/c` to the user.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -133,9 +133,13 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
         "{text}{}",
         stderr(&out)
     );
-    assert!(
-        matches!(lines.get(4), Some(&"running") | Some(&"degraded")),
-        "{text}"
+    // Nothing failed: with systemd-tmpfiles-setup masked and replaced, nothing that needs
+    // what tmpfiles makes broke either.
+    assert_eq!(
+        lines.get(4),
+        Some(&"running"),
+        "{text}{}",
+        stdout(&run(root, &["--", "systemctl --failed --no-legend"]))
     );
     assert!(
         !stderr(&out).contains("Failed to start the systemd user session"),
@@ -146,6 +150,30 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
     let out = run(root, &["--", "exit 42"]);
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
 
+    // `wsl -u root` reaches root's login shell, init, which gives root's real shell (WSL
+    // starts the user by [user] default otherwise): root, inside systemd, with the command
+    // as one argument, the working directory and the exit code kept.
+    let out = run(
+        root,
+        &[
+            "-u",
+            "root",
+            "--cd",
+            "/var/tmp",
+            "--",
+            "id -u; id -un; pwd; cat /proc/1/comm; echo \"$0\"; exit 5",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "0\nroot\n/var/tmp\nsystemd\n/bin/bash\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let out = run(root, &["--", "id -u"]);
+    assert_eq!(stdout(&out), "1000\n", "default sessions stay the user's");
+
     // `wsl -e` (VS Code, Docker Desktop) execs directly: as the user, inside systemd.
     let out = run(
         root,
@@ -153,6 +181,26 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
     );
     assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(7));
+
+    // systemd-tmpfiles-setup is masked and packer's replacement, which leaves WSL's paths
+    // alone, made what tmpfiles.d asks for in the fresh /run, /tmp and /var of this start.
+    let out = run(
+        root,
+        &[
+            "--",
+            "systemctl is-enabled systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service; \
+             systemctl is-active nixos-wsl-tmpfiles-setup.service; \
+             stat -c '%n %a %U' /run/sudo /run/lock/subsys /tmp/.ICE-unix /var/tmp /run/user; \
+             test -f /run/utmp && echo utmp",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "masked\nmasked\nactive\n/run/sudo 711 root\n/run/lock/subsys 755 root\n\
+         /tmp/.ICE-unix 1777 root\n/var/tmp 1777 root\n/run/user 755 root\nutmp\n",
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(root, &["--", "systemctl --user is-active default.target"]);
     assert_eq!(stdout(&out), "active\n", "{}", stderr(&out));
@@ -186,8 +234,13 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
     let distro = Installed::new(&archive, dir.join("installed"));
     let root = distro.root.clone();
 
-    // The first interactive start: OOBE (no command) makes oobe.defaultUid, the user, the
-    // default, and that same session runs as the user, inside systemd.
+    // Before the first interactive start (VS Code's `wsl -e`, `wsl -- CMD`), WSL has run no
+    // OOBE: [user] default already makes the session the user's.
+    let out = run(&root, &["--", "id -un"]);
+    assert_eq!(stdout(&out), "nixos\n", "before the OOBE: {}", stderr(&out));
+
+    // The first interactive start: the OOBE (no command, no oobe.defaultUid) runs, and that
+    // same session runs as [user] default's user, inside systemd.
     let out = login(&root, "id -un; cat /proc/1/comm\n");
     assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
     sessions_are_the_users_inside_systemd(&root);
@@ -199,6 +252,19 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
         "the second start is native too"
     );
     sessions_are_the_users_inside_systemd(&root);
+}
+
+#[test]
+fn a_native_wsl_imported_without_an_oobe_starts_the_user_too() {
+    require_root();
+    // `wsl --import` of a .wsl never runs the OOBE (WslClient.cpp:314), so oobe.defaultUid
+    // would never apply there; [user] default does.
+    let dir = scratch_dir("native-wsl-import");
+    let archive = dir.join("Debian.wsl");
+    pack(&archive, &["--name", "Debian"]);
+    let distro = Distro::import(&archive).expect("import");
+    let out = distro.run(&["--", "id -un; cat /proc/1/comm; stat -c %U /mnt/c"]);
+    assert_eq!(stdout(&out), "nixos\nsystemd\nnixos\n", "{}", stderr(&out));
 }
 
 #[test]

@@ -397,8 +397,9 @@ fn every_format_extracts_to_the_source_tree_with_gnu_tar_and_bsdtar() {
                 Some("/dev/null")
             );
             let wsl_conf = fs::read_to_string(into.join("etc/wsl.conf")).expect("wsl.conf");
-            // A .wsl is native by default (the user by oobe.defaultUid), a rootfs wrapper.
-            let wanted_user = (format != "wsl").then_some("root");
+            // A .wsl is native by default, naming the user by [user] default (WSL applies it on
+            // every path), a rootfs wrapper (root, for init).
+            let wanted_user = Some(if format == "wsl" { "nixos" } else { "root" });
             assert_eq!(
                 wsl_value(&wsl_conf, "user.default").as_deref(),
                 wanted_user,

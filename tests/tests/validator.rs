@@ -205,6 +205,39 @@ fn pack(tree: &Path, out: &Path, extra: &[&str]) {
     );
 }
 
+/// `pack` without a default user: root, WSL's own default.
+fn pack_as_root(tree: &Path, out: &Path) {
+    let result = Command::new(dist_bin("packer"))
+        .args(["--quiet", "--rootfs"])
+        .arg(tree)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("packer runs");
+    assert!(result.status.success(), "packer: {:?}", text(&result));
+}
+
+fn warnings(findings: &[(bool, String)]) -> Vec<&str> {
+    findings
+        .iter()
+        .filter(|(error, _)| !error)
+        .map(|(_, t)| t.as_str())
+        .collect()
+}
+
+/// The one warning a `.wsl` of a tree that ships its user keeps: `[user] default` names it
+/// (WSL applies that on every path: import, install, before and after the OOBE), which the
+/// validator discourages because it expects an OOBE command to create the user.
+fn only_the_user_default_warning(findings: &[(bool, String)], validator: bool) -> bool {
+    let warnings = warnings(findings);
+    warnings.len() == 1
+        && if validator {
+            warnings[0] == "Found discouraged wsl.conf key: user.default=nixos"
+        } else {
+            warnings[0].starts_with("/etc/wsl.conf sets [user] default=nixos")
+        }
+}
+
 #[test]
 fn packer_check_reports_everything_microsofts_validator_reports() {
     require_root();
@@ -216,11 +249,13 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
         (dir.join("debian-rootfs.tar.gz"), false),
         (dir.join("debian-installer.tar.gz"), false),
         (dir.join("arm64.wsl"), true),
+        (dir.join("debian-root.wsl"), false),
     ];
     pack(&debian, &archives[0].0, &[]);
     pack(&debian, &archives[1].0, &["--format", "rootfs"]);
     pack(&debian, &archives[2].0, &["--format", "installer"]);
     pack(&arm64, &archives[3].0, &[]);
+    pack_as_root(&debian, &archives[4].0);
 
     let validator = validator();
     if let Err(why) = &validator {
@@ -236,8 +271,33 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
             "packer check finds errors in an archive packer wrote ({}):\n{ours:?}",
             archive.display()
         );
-        let Ok(validator) = &validator else { continue };
-        let theirs = validate(validator, archive, *arm);
+        let theirs = match &validator {
+            Ok(validator) => Some(validate(validator, archive, *arm)),
+            Err(_) => None,
+        };
+        let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // The Debian .wsl with the default icon: every discouraged unit masked or replaced,
+        // the icon under /usr/share/wsl, no oobe.defaultUid for a user the tree ships.
+        let both = || side_by_side(theirs.as_deref().unwrap_or_default(), &ours);
+        if name == "debian-root.wsl" {
+            assert!(
+                warnings(&ours).is_empty()
+                    && theirs.as_ref().is_none_or(|t| warnings(t).is_empty()),
+                "a .wsl of the Debian tree has warnings:\n{}",
+                both()
+            );
+        }
+        if name == "debian.wsl" {
+            assert!(
+                only_the_user_default_warning(&ours, false)
+                    && theirs
+                        .as_ref()
+                        .is_none_or(|t| only_the_user_default_warning(t, true)),
+                "the Debian .wsl with its user has other warnings than [user] default:\n{}",
+                both()
+            );
+        }
+        let Some(theirs) = theirs else { continue };
         let missing = missed(&theirs, &ours);
         if !missing.is_empty() {
             differences.push(format!(
