@@ -87,8 +87,6 @@ pub enum Variant {
     NixosTarball,
     /// The same archive, xz-compressed (make-system-tarball's default).
     NixosTarballXz,
-    /// The old NixOS-shaped Debian tree (Debian's systemd and /usr, a two-link activate).
-    NixosShaped,
     /// The Debian tree for aarch64 (Windows on ARM), made under qemu-user.
     DebianArm64,
 }
@@ -102,7 +100,6 @@ impl Variant {
             Variant::NixosStock => ("TEST_ROOTFS_NIXOS_STOCK", "nixos-stock"),
             Variant::NixosTarball => ("TEST_ROOTFS_NIXOS_TARBALL", "nixos-tarball"),
             Variant::NixosTarballXz => ("TEST_ROOTFS_NIXOS_TARBALL_XZ", "nixos-tarball-xz"),
-            Variant::NixosShaped => ("TEST_ROOTFS_NIXOS_SHAPED", "nixos-shaped"),
             Variant::DebianArm64 => ("TEST_ROOTFS_DEBIAN_ARM64", "debian-arm64"),
         }
     }
