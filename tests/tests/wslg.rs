@@ -153,8 +153,8 @@ fn wslg_native_mode_nixos() {
 
 /// The user's runtime folder goes away with the user's manager and comes back with it: the
 /// links come back (init's user unit), seen from a user service started after it.
-fn links_survive_a_recreated_runtime_folder(variant: Variant) {
-    let c = Case::new(variant, Mode::Wrapper, true);
+fn links_survive_a_recreated_runtime_folder(variant: Variant, mode: Mode) {
+    let c = Case::new(variant, mode, true);
     let out = c.ok(&format!(
         "{USER_MANAGER_UP}; sudo systemctl stop user@1000.service user-runtime-dir@1000.service; \
          test -e /run/user/1000 && echo still there; \
@@ -166,12 +166,19 @@ fn links_survive_a_recreated_runtime_folder(variant: Variant) {
 
 #[test]
 fn wslg_links_survive_a_recreated_runtime_folder_debian() {
-    links_survive_a_recreated_runtime_folder(Variant::Debian);
+    links_survive_a_recreated_runtime_folder(Variant::Debian, Mode::Wrapper);
 }
 
 #[test]
 fn wslg_links_survive_a_recreated_runtime_folder_nixos() {
-    links_survive_a_recreated_runtime_folder(Variant::Nixos);
+    links_survive_a_recreated_runtime_folder(Variant::Nixos, Mode::Wrapper);
+}
+
+/// In native mode on NixOS only init's unit can link: WSL's `wslg-session` runs `mkdir` and
+/// `ln` by name, which the user manager's PATH does not find there (`init.cpp:291-303`).
+#[test]
+fn wslg_links_survive_a_recreated_runtime_folder_native_mode_nixos() {
+    links_survive_a_recreated_runtime_folder(Variant::Nixos, Mode::Native);
 }
 
 /// Without WSLg: none of init's files, no variables in a user service, and in shell-wrapper
