@@ -144,7 +144,8 @@ pub fn enter(
 }
 
 /// WSLg's sockets in the user's runtime folder when it is there already (the user unit links
-/// them too, but may not have run yet when this shell starts).
+/// them too, but may not have run yet when this shell starts; in native mode WSL starts the
+/// session once systemd is up, not the user's manager).
 fn link_wslg(user: &User) {
     let dir = PathBuf::from(format!("/run/user/{}", user.uid));
     if !crate::wslg::present() || !dir.is_dir() {
@@ -198,7 +199,9 @@ pub fn exit_code(exit: Exit) -> u8 {
 /// The configured user's shell here, without any namespace change.
 pub fn in_place(config: &InitConfig, login: bool, args: &[OsString]) -> Error {
     let cwd = std::env::current_dir().ok();
-    exec(&target(config, login, args, cwd))
+    let target = target(config, login, args, cwd);
+    link_wslg(&target.user);
+    exec(&target)
 }
 
 #[cfg(test)]

@@ -16,7 +16,10 @@ pub fn run() -> ! {
         ("WSL_DISTRO_NAME", &distro),
         ("WSL_INTEROP", "/run/WSL/1_interop"),
     ]);
-    crate::wslg::prepare(crate::wslg::Mode::Native, None);
+    crate::wslg::prepare(
+        crate::wslg::Mode::Native,
+        std::env::current_exe().ok().as_deref(),
+    );
     namespace::enable_linger(&config.user);
     // WSL's arguments (only `/sbin/init` today), then the masks: they are systemd's kernel
     // command line here too (WSL runs it with `container=wsl`).

@@ -4,9 +4,10 @@
 //! (microsoft/WSL `src/linux/init/config.cpp:1765-1792`). Once the user's systemd instance
 //! runs, `XDG_RUNTIME_DIR` is `/run/user/UID` instead, where no Wayland socket is, and the
 //! instance's services get none of the variables. WSL's own answer with its systemd is a user
-//! unit linking the sockets into the runtime folder (`init.cpp:263-316`); init does the same in
-//! shell-wrapper mode, and in both modes gives the user's manager the variables. Without
-//! WSLg's share nothing is written.
+//! unit linking the sockets into the runtime folder (`init.cpp:263-316`); init installs a unit
+//! of its own that does the same, in both modes (in native mode beside WSL's, whose
+//! `/bin/sh -c 'mkdir ...'` and `ln` lines find neither program on NixOS), and in both modes
+//! gives the user's manager the variables. Without WSLg's share nothing is written.
 
 use std::fs;
 use std::io;
@@ -48,7 +49,11 @@ pub enum Mode {
     /// init started systemd: no WSL generator ran, init provides the links and the tmpfiles
     /// override itself.
     Wrapper,
-    /// WSL's `[boot] systemd=true`: WSL's generators provide both; init only adds the variables.
+    /// WSL's `[boot] systemd=true`: WSL's generators shadow `x11.conf` and install their
+    /// `wslg-session` unit; init adds the variables and its own unit, since WSL's runs
+    /// `mkdir` and `ln` by name through `/bin/sh` with the user manager's PATH
+    /// (`init.cpp:291-303`), which on NixOS names neither (they are only in store paths), so
+    /// it fails there and links nothing.
     Native,
 }
 
@@ -70,10 +75,7 @@ pub fn prepare(mode: Mode, exe: Option<&Path>) {
             path.display()
         );
     }
-    if mode == Mode::Native {
-        return;
-    }
-    if !Path::new(TMPFILES_X11).exists() {
+    if mode == Mode::Wrapper && !Path::new(TMPFILES_X11).exists() {
         if let Err(e) = write(Path::new(TMPFILES_X11), TMPFILES_TEXT.as_bytes()) {
             crate::say!("cannot write {TMPFILES_X11}: {e}");
         }

@@ -87,8 +87,6 @@ pub enum Variant {
     NixosTarball,
     /// The same archive, xz-compressed (make-system-tarball's default).
     NixosTarballXz,
-    /// The old NixOS-shaped Debian tree (Debian's systemd and /usr, a two-link activate).
-    NixosShaped,
     /// The Debian tree for aarch64 (Windows on ARM), made under qemu-user.
     DebianArm64,
 }
@@ -102,7 +100,6 @@ impl Variant {
             Variant::NixosStock => ("TEST_ROOTFS_NIXOS_STOCK", "nixos-stock"),
             Variant::NixosTarball => ("TEST_ROOTFS_NIXOS_TARBALL", "nixos-tarball"),
             Variant::NixosTarballXz => ("TEST_ROOTFS_NIXOS_TARBALL_XZ", "nixos-tarball-xz"),
-            Variant::NixosShaped => ("TEST_ROOTFS_NIXOS_SHAPED", "nixos-shaped"),
             Variant::DebianArm64 => ("TEST_ROOTFS_DEBIAN_ARM64", "debian-arm64"),
         }
     }
@@ -189,6 +186,9 @@ fn unescape_mount_path(field: &str) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
+/// Where packer installs init inside a distribution.
+pub const INIT: &str = "/usr/libexec/nixos-wsl/init";
+
 /// One imported distribution in the simulator. Dropping it terminates the instance and
 /// removes its files.
 pub struct Distro {
@@ -274,6 +274,80 @@ impl Distro {
                 .unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
         }
         fs::write(&target, contents).unwrap_or_else(|e| panic!("write {}: {e}", target.display()));
+    }
+
+    /// The host path of the file `path` leads to inside the distribution, its symlinks
+    /// followed as the distribution's own processes would (absolute targets from its root).
+    /// On NixOS `/etc/X -> /etc/static/X` ends in the store: writing there changes what the
+    /// system declares (what a rebuilt configuration would hold), in this copy only.
+    pub fn resolved(&self, path: &str) -> PathBuf {
+        sim::import::resolve_in(&self.root, path)
+            .unwrap_or_else(|| panic!("symlink loop resolving {path} in {}", self.root.display()))
+    }
+
+    /// Writes the file `path` leads to (see [`Distro::resolved`]): never through a link on the
+    /// host, which would leave the distribution.
+    pub fn write_resolved(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let target = self.resolved(path);
+        fs::write(&target, contents).unwrap_or_else(|e| panic!("write {}: {e}", target.display()));
+    }
+
+    /// Reads the file `path` leads to (see [`Distro::resolved`]).
+    pub fn read_resolved(&self, path: &str) -> String {
+        let target = self.resolved(path);
+        fs::read_to_string(&target).unwrap_or_else(|e| panic!("read {}: {e}", target.display()))
+    }
+
+    /// WSL's native systemd for the next start (`[boot] systemd=true`, what packer's
+    /// `--systemd native` and the module's `wsl.systemd = "native"` write), with init as
+    /// `/sbin/init`. packer's `/etc/wsl.conf` says `systemd=false` where the NixOS system
+    /// declared it, and WSL keeps the first of duplicate keys, so the value is changed, not
+    /// appended; on NixOS the declared file (through `/etc/static`) gets it too, since every
+    /// activation puts that one back. Debian's own `/sbin/init` (systemd) is replaced by init,
+    /// as packer's native mode does; a tree with none already has init there (packer).
+    ///
+    /// On NixOS, also the `/bin` links the toolkit's module makes in native mode
+    /// (`wsl.binLinks`, nix/module.nix: `mount`, `login` where the system has one) and
+    /// `/bin/true`, which WSL's mount guard unit runs (microsoft/WSL
+    /// `src/linux/init/init.cpp:375`; without it `wsl-mnt-guard.service` fails and the system
+    /// is `degraded`). The module does not link `true` yet. The faithful system has no
+    /// `login` (Debian's shadow is left out), so WSL's user session for root is not started
+    /// and says so; the user's own manager runs through lingering.
+    pub fn enable_native_systemd(&self) {
+        if self.path("/etc/NIXOS").exists() {
+            for name in ["mount", "true", "login"] {
+                let target = self.resolved(&format!("/nix/var/nix/profiles/system/sw/bin/{name}"));
+                if !target.is_file() {
+                    continue;
+                }
+                let target =
+                    Path::new("/").join(target.strip_prefix(&self.root).unwrap_or(&target));
+                let link = self.path(&format!("/bin/{name}"));
+                let _ = fs::remove_file(&link);
+                std::os::unix::fs::symlink(&target, &link)
+                    .unwrap_or_else(|e| panic!("link {}: {e}", link.display()));
+            }
+        }
+        let wsl_conf = |path: &str| {
+            let text = self.read_resolved(path);
+            let text = if text.lines().any(|l| l == "systemd=false") {
+                text.replace("\nsystemd=false\n", "\nsystemd=true\n")
+            } else {
+                format!("{text}\n[boot]\nsystemd=true\n")
+            };
+            self.write_resolved(path, text);
+        };
+        wsl_conf("/etc/wsl.conf");
+        if self.resolved("/etc/static/wsl.conf").is_file() {
+            wsl_conf("/etc/static/wsl.conf");
+        }
+        // The link itself, in the folder /sbin leads to (Debian's /sbin -> usr/sbin).
+        let sbin_init = self.resolved("/sbin").join("init");
+        if fs::read_link(&sbin_init).ok().as_deref() != Some(Path::new(INIT)) {
+            let _ = fs::remove_file(&sbin_init);
+            std::os::unix::fs::symlink(INIT, &sbin_init)
+                .unwrap_or_else(|e| panic!("link {}: {e}", sbin_init.display()));
+        }
     }
 
     /// The distribution's name (`WSL_DISTRO_NAME`).

@@ -1,7 +1,8 @@
-//! init in the WSL simulator, on Debian's real systemd and on the NixOS-shaped tree: each test
-//! gets a fresh copy (an overlay) of a tree packed by packer with the built init and imported
-//! once per run, so every test starts with no systemd. No timing assertions (shared machine):
-//! waits are bounded loops on conditions.
+//! init in the WSL simulator, on Debian's real systemd and on the faithful NixOS test system
+//! (module variant, `Variant::Nixos`; its bare tarball for the first boot): each test gets a
+//! fresh copy (an overlay) of a tree packed by packer with the built init and imported once per
+//! run, so every test starts with no systemd. No timing assertions (shared machine): waits are
+//! bounded loops on conditions.
 
 use std::fs;
 use std::io::Write;
@@ -22,9 +23,13 @@ const HANDLE: &str = "/run/nixos-wsl/systemd";
 fn packed(variant: Variant) -> &'static Path {
     static DEBIAN: OnceLock<PathBuf> = OnceLock::new();
     static NIXOS: OnceLock<PathBuf> = OnceLock::new();
+    static NIXOS_TARBALL: OnceLock<PathBuf> = OnceLock::new();
+    static NIXOS_TARBALL_XZ: OnceLock<PathBuf> = OnceLock::new();
     let (cell, name) = match variant {
         Variant::Debian => (&DEBIAN, "debian"),
-        Variant::NixosShaped => (&NIXOS, "nixos"),
+        Variant::Nixos => (&NIXOS, "nixos"),
+        Variant::NixosTarball => (&NIXOS_TARBALL, "nixos-tarball"),
+        Variant::NixosTarballXz => (&NIXOS_TARBALL_XZ, "nixos-tarball-xz"),
         other => panic!("init's end-to-end tests pack no {other:?} tree"),
     };
     cell.get_or_init(|| packed_with_init(variant, &format!("init-packed-{name}")))
@@ -40,9 +45,14 @@ fn sh(d: &Distro, cmd: &str) -> Output {
     d.run(&["--", cmd])
 }
 
+/// Where a NixOS system's programs are (`-e` gets WSL's PATH, which names none of them): the
+/// system profile's, which exists before the activation too. Nothing on Debian.
+const NIXOS_PATH: &str = "/run/current-system/sw/bin:/nix/var/nix/profiles/system/sw/bin";
+
 /// `wsl -e sh -c CMD`: as root in WSL's namespace, outside systemd's (for inspection).
 fn outside(d: &Distro, cmd: &str) -> String {
-    let out = d.run(&["-e", "/bin/sh", "-c", cmd]);
+    let cmd = format!("PATH={NIXOS_PATH}:$PATH; {cmd}");
+    let out = d.run(&["-e", "/bin/sh", "-c", &cmd]);
     text(&out).0.trim().to_owned()
 }
 
@@ -97,17 +107,30 @@ fn first_shell_boots_systemd_as_pid1_of_a_new_pid_namespace_debian() {
 }
 
 #[test]
-fn first_shell_boots_systemd_nixos_shaped_tree() {
-    let d = distro(Variant::NixosShaped);
+fn first_shell_boots_the_stores_systemd_on_nixos() {
+    let d = distro(Variant::Nixos);
     let out = sh(
         &d,
         "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated; \
-         systemctl is-system-running --wait",
+         systemctl is-system-running --wait; id; sudo readlink /proc/1/exe",
     );
     let stdout = assert_ok(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
-        ["systemd", "activated", "running"]
+        lines[..4],
+        [
+            "systemd",
+            "activated",
+            "running",
+            "uid=1000(nixos) gid=100(users) groups=100(users),1(wheel)"
+        ],
+        "{}",
+        text(&out).1
+    );
+    // The only systemd there is: the store's, through /run/current-system.
+    assert!(
+        lines[4].starts_with("/nix/store/") && lines[4].ends_with("/lib/systemd/systemd"),
+        "{stdout}"
     );
 }
 
@@ -336,6 +359,26 @@ fn sudo_i_and_su_start_no_second_systemd() {
 }
 
 #[test]
+fn sudo_i_through_run_wrappers_starts_no_second_systemd_on_nixos() {
+    let d = distro(Variant::Nixos);
+    // NixOS's sudo is the setuid copy suid-sgid-wrappers.service made at boot; root's shell in
+    // /etc/passwd is init, which inside systemd runs root's real shell. (`su -` is not asked:
+    // the tree's su is util-linux's, which wants a `su-l` PAM service NixOS's shadow su has no
+    // use for.)
+    let out = sh(
+        &d,
+        "command -v sudo; sudo -i sh -c 'id -u; cat /proc/1/comm' 2>/dev/null",
+    );
+    assert_eq!(
+        assert_ok(&out),
+        "/run/wrappers/bin/sudo\n0\nsystemd\n",
+        "{}",
+        text(&out).1
+    );
+    assert_eq!(systemd_pid1s(&d), 1);
+}
+
+#[test]
 fn thirty_two_simultaneous_first_shells_give_one_systemd() {
     let d = distro(Variant::Debian);
     let children: Vec<_> = (0..32)
@@ -405,10 +448,39 @@ fn a_stale_handle_pointing_at_an_unrelated_live_process_does_not_fool_it() {
     );
 }
 
+/// The system the NixOS tree's profile points to (`/nix/store/...-nixos-system-...`).
+fn nixos_system(d: &Distro) -> String {
+    let system = d.resolved("/nix/var/nix/profiles/system");
+    let system = system.strip_prefix(d.dir()).expect("inside the tree");
+    format!("/{}", system.display())
+}
+
+/// Puts `script` (a bash script body) in front of the system's `activate` in this copy, as a
+/// slow or logging activation would be: the real one is kept beside it as `activate-real`
+/// (it finds its system from its own folder) and run after `script` with the same arguments.
+fn wrap_activate(d: &Distro, script: &str) {
+    let system = nixos_system(d);
+    let activate = d.path(&format!("{system}/activate"));
+    fs::rename(&activate, d.path(&format!("{system}/activate-real"))).expect("move activate");
+    d.write(
+        &format!("{system}/activate"),
+        format!("#!{system}/sw/bin/bash\n{script}\nexec {system}/activate-real \"$@\"\n"),
+    );
+    fs::set_permissions(&activate, fs::Permissions::from_mode(0o555)).expect("chmod");
+}
+
 #[test]
 fn a_ten_second_activation_does_not_break_the_first_shell() {
-    let d = distro(Variant::NixosShaped);
-    d.write("/etc/nixos-test/activation-delay", "10\n");
+    let d = distro(Variant::Nixos);
+    // Each run logs what PID 1 of its namespace is (init while it prepares, before systemd).
+    let system = nixos_system(&d);
+    wrap_activate(
+        &d,
+        &format!(
+            "read -r pid1 </proc/1/comm; echo \"$pid1\" >>/run/slow-activation.log\n\
+             {system}/sw/bin/sleep 10"
+        ),
+    );
     let cmd = "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated";
     let spawn = || {
         d.command()
@@ -421,16 +493,21 @@ fn a_ten_second_activation_does_not_break_the_first_shell() {
     };
     let first = spawn();
     // A second shell while the activation runs waits for systemd rather than entering early.
-    wait_until("the handle of the booting systemd", || {
-        !handle(&d).is_empty()
+    wait_until("the activation to start", || {
+        outside(&d, "cat /run/slow-activation.log 2>/dev/null") == "init"
     });
+    assert!(
+        handle(&d).ends_with("booting"),
+        "the handle during the activation: {}",
+        handle(&d)
+    );
     let second = spawn();
     for child in [first, second] {
         let out = child.wait_with_output().expect("wait");
-        assert_eq!(assert_ok(&out), "systemd\nactivated\n");
+        assert_eq!(assert_ok(&out), "systemd\nactivated\n", "{}", text(&out).1);
     }
     // It ran once, before systemd.
-    assert_eq!(outside(&d, "wc -l < /run/nixos-activation.log"), "1");
+    assert_eq!(outside(&d, "cat /run/slow-activation.log"), "init");
     assert_eq!(systemd_pid1s(&d), 1);
 }
 
@@ -480,29 +557,41 @@ fn a_bad_config_file_is_reported_by_line_and_the_shell_still_starts() {
 
 #[test]
 fn native_mode_boots_with_init_as_sbin_init() {
-    let d = distro(Variant::NixosShaped);
-    // Read on the host: a session now would start the instance without systemd.
+    let d = distro(Variant::Nixos);
+    // Read on the host: a session now would start the instance without systemd. NixOS has no
+    // /sbin/init of its own: packer added the link (in both modes).
     assert_eq!(
-        fs::read_link(d.path("/usr/sbin/init")).expect("/sbin/init"),
+        fs::read_link(d.path("/sbin/init")).expect("/sbin/init"),
         Path::new(INIT)
     );
-    let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
-    d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
+    d.enable_native_systemd();
     let out = sh(
         &d,
         "cat /proc/1/comm; id -un; systemctl is-system-running --wait; \
-         readlink /run/current-system >/dev/null && echo activated",
+         systemctl --failed --no-legend >&2; readlink /run/current-system >/dev/null && echo activated; sudo readlink /proc/1/exe",
     );
-    assert_eq!(assert_ok(&out), "systemd\nnixos\nrunning\nactivated\n");
+    let stdout = assert_ok(&out);
+    assert_eq!(
+        stdout.lines().take(4).collect::<Vec<_>>(),
+        ["systemd", "nixos", "running", "activated"],
+        "{}",
+        text(&out).1
+    );
+    assert!(
+        stdout.trim_end().ends_with("/lib/systemd/systemd") && stdout.contains("\n/nix/store/"),
+        "PID 1 is the store's systemd: {stdout}"
+    );
     // Only WSL's PID namespace: no second systemd, no handle.
     assert_eq!(systemd_pid1s(&d), 1);
     assert_eq!(handle(&d), "");
     let out = sh(&d, "sudo -i sh -c 'id -u; cat /proc/1/comm' 2>/dev/null");
     assert_eq!(assert_ok(&out), "0\nsystemd\n");
-    // Services reach Windows through WSL's stable socket.
+    // Services reach Windows through WSL's stable socket. (A transient unit gets systemd's
+    // default PATH, which on NixOS names none of the system's programs: the session's is
+    // passed on.)
     let out = sh(
         &d,
-        "sudo systemd-run --quiet --wait --pipe sh -c \
+        "sudo systemd-run --quiet --wait --pipe -E PATH sh -c \
          'echo $WSL_INTEROP; echo ping | socat - UNIX-CONNECT:\"$WSL_INTEROP\"' 2>/dev/null",
     );
     assert_eq!(assert_ok(&out), "/run/WSL/1_interop\npong\n");
@@ -779,16 +868,17 @@ fn run_within(d: &Distro, args: &[&str], stdin: &[u8], secs: u64) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-/// Replaces (or adds) `key = value` in the distribution's init.conf.
+/// Replaces (or adds) `key = value` in the distribution's init.conf (on NixOS the declared one
+/// in the store, which `/etc/nixos-wsl/init.conf` links to: what the module would write).
 fn set_config(d: &Distro, key: &str, value: &str) {
-    let config = fs::read_to_string(d.path(CONFIG)).expect("config");
+    let config = d.read_resolved(CONFIG);
     let mut lines: Vec<String> = config
         .lines()
         .filter(|l| !l.starts_with(&format!("{key} =")))
         .map(str::to_owned)
         .collect();
     lines.push(format!("{key} = {value}"));
-    d.write(CONFIG, lines.join("\n") + "\n");
+    d.write_resolved(CONFIG, lines.join("\n") + "\n");
 }
 
 #[test]
@@ -969,47 +1059,36 @@ fn masks_reach_systemd_on_its_command_line_without_any_mask_file() {
         "tr '\\0' '\\n' </proc/1/cmdline | grep -c '^systemd.mask='; \
          systemctl show -p LoadState --value systemd-binfmt.service; \
          readlink /run/systemd/generator.early/systemd-binfmt.service; \
+         systemctl show -p LoadState --value autovt@tty1.service; \
          systemctl is-system-running --wait",
     );
     let stdout = assert_ok(&out);
+    // The list's units, and each masked getty under logind's name for it as well.
+    let gettys = wsl_common::units::hostile_unit_names()
+        .filter(|u| u.starts_with("getty@"))
+        .count();
+    let masks = (wsl_common::units::HOSTILE_UNITS.len() + gettys).to_string();
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
-        [
-            wsl_common::units::HOSTILE_UNITS.len().to_string().as_str(),
-            "masked",
-            "/dev/null",
-            "running"
-        ],
+        [masks.as_str(), "masked", "/dev/null", "masked", "running"],
         "{}",
         text(&out).1
     );
 }
 
-/// The NixOS-shaped tree's system (the store path the profile points to).
-fn nixos_system(d: &Distro) -> String {
-    fs::read_link(d.path("/nix/var/nix/profiles/system-1-link"))
-        .expect("system-1-link")
-        .to_string_lossy()
-        .into_owned()
-}
-
 #[test]
 fn on_nixos_systemd_is_looked_for_only_after_activation() {
-    let d = distro(Variant::NixosShaped);
+    let d = distro(Variant::Nixos);
     let system = nixos_system(&d);
-    // As on NixOS: systemd only in the store, reachable through /run/current-system once
-    // activated; no profile to find it through before.
-    let link = fs::read_link(d.path(&format!("{system}/systemd"))).expect("systemd link");
-    let dest = d.path(&format!("{}/lib/systemd/systemd", link.display()));
-    fs::create_dir_all(dest.parent().expect("dir")).expect("mkdir");
-    fs::copy(d.path("/usr/lib/systemd/systemd"), &dest).expect("copy systemd");
-    set_config(
-        &d,
-        "systemd",
-        "/run/current-system/systemd/lib/systemd/systemd",
-    );
+    // As after a bare tarball's unpacking, or with the profile gone: systemd is in the store
+    // only, reachable through /run/current-system once activated, and there is no profile to
+    // find it through before.
     set_config(&d, "activate", &format!("{system}/activate"));
     fs::remove_file(d.path("/nix/var/nix/profiles/system")).expect("rm profile");
+    assert!(d
+        .resolved("/run/current-system")
+        .symlink_metadata()
+        .is_err());
     let out = sh(
         &d,
         "tr '\\0' '\\n' </proc/1/cmdline | head -n 1; systemctl is-system-running --wait",
@@ -1025,33 +1104,38 @@ fn on_nixos_systemd_is_looked_for_only_after_activation() {
 
 #[test]
 fn commands_get_nixos_set_environment_with_wsls_variables_kept() {
-    let d = distro(Variant::NixosShaped);
-    d.write(
+    let d = distro(Variant::Nixos);
+    // The system's own /etc/set-environment, plus a variable that would take WSL's away (what
+    // `environment.variables.WSL_DISTRO_NAME` would declare).
+    let declared = d.read_resolved("/etc/set-environment");
+    assert!(declared.contains("export NIX_PATH="), "{declared}");
+    d.write_resolved(
         "/etc/set-environment",
-        "export __NIXOS_SET_ENVIRONMENT_DONE=1\n\
-         export PATH=\"/run/wrappers/bin:$HOME/.nix-profile/bin:/run/current-system/sw/bin:/usr/bin:/bin\"\n\
-         export NIX_PATH='nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos'\n\
-         export LOCALE_ARCHIVE=/run/current-system/sw/lib/locale/locale-archive\n\
-         export WSL_DISTRO_NAME=overwritten\n",
+        format!("{declared}export WSL_DISTRO_NAME=overwritten\n"),
     );
-    let show = "echo \"$NIX_PATH|$LOCALE_ARCHIVE|$WSL_DISTRO_NAME|$PATH\"; \
+    let show =
+        "echo \"$NIX_PATH|$LOCALE_ARCHIVE|$NIXOS_TEST_SET_ENVIRONMENT|$WSL_DISTRO_NAME|$PATH\"; \
                 tr '\\0' ' ' </proc/$$/cmdline";
     for out in [sh(&d, show), d.run(&["-e", INIT, "-c", show])] {
         let stdout = assert_ok(&out);
         let mut lines = stdout.lines();
         let vars: Vec<&str> = lines.next().expect("vars").split('|').collect();
         assert_eq!(
-            vars[0], "nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos",
+            vars[0],
+            "nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos:\
+             nixos-config=/etc/nixos/configuration.nix:/nix/var/nix/profiles/per-user/root/channels",
             "{stdout}"
         );
         assert_eq!(vars[1], "/run/current-system/sw/lib/locale/locale-archive");
-        assert_eq!(vars[2], d.name(), "WSL's variable was lost");
+        assert_eq!(vars[2], "1", "the file was not sourced: {stdout}");
+        assert_eq!(vars[3], d.name(), "WSL's variable was lost");
         assert!(
-            vars[3].starts_with("/run/wrappers/bin:/home/nixos/.nix-profile/bin:"),
+            vars[4].starts_with("/run/wrappers/bin:/home/nixos/.nix-profile/bin:"),
             "{stdout}"
         );
+        assert!(vars[4].contains(":/run/current-system/sw/bin:"), "{stdout}");
         assert!(
-            vars[3].ends_with(
+            vars[4].ends_with(
                 ":/mnt/c/Windows/System32:/mnt/c/Windows:/mnt/c/Program Files/PowerShell/7"
             ),
             "Windows PATH entries lost: {stdout}"
@@ -1062,76 +1146,111 @@ fn commands_get_nixos_set_environment_with_wsls_variables_kept() {
     }
 }
 
+/// The bare tarball packed (what `packer --rootfs nixos-system.tar.gz` gives) boots with its
+/// Nix database loaded and the system profile set, by the system's own `nix-store` and
+/// `nix-env`; returns the first shell's stderr.
+fn first_boot_loads_the_nix_database(d: &Distro) -> String {
+    assert!(d.path("/nix-path-registration").is_file());
+    assert!(d
+        .path("/nix/var/nix/profiles/system")
+        .symlink_metadata()
+        .is_err());
+    let out = sh(
+        d,
+        "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated; \
+         systemctl is-system-running --wait; \
+         sudo /run/current-system/sw/bin/nix-store --verify 2>&1 && echo verified; \
+         sudo /run/current-system/sw/bin/nix-store -qR /run/current-system | wc -l; \
+         readlink -f /nix/var/nix/profiles/system",
+    );
+    let stdout = assert_ok(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["systemd", "activated", "running"],
+        "{stdout}{}",
+        text(&out).1
+    );
+    assert!(lines.contains(&"verified"), "{stdout}");
+    // The system's closure is registered: every store path of the tarball.
+    let registered: usize = lines[lines.len() - 2].parse().expect("a count");
+    let store = fs::read_dir(d.path("/nix/store"))
+        .expect("store")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != ".links"))
+        .count();
+    assert_eq!(registered, store, "{stdout}");
+    let system = lines[lines.len() - 1];
+    assert!(system.contains("-nixos-system-"), "{stdout}");
+    assert_eq!(
+        fs::read_link(d.path("/nix/var/nix/profiles/system")).ok(),
+        Some(PathBuf::from("system-1-link"))
+    );
+    assert!(d
+        .path("/nix/var/nix/db/nixos-wsl-registration-loaded")
+        .exists());
+    text(&out).1
+}
+
 #[test]
 fn a_bare_tarballs_first_boot_loads_the_nix_database_once() {
-    let d = distro(Variant::NixosShaped);
-    let system = nixos_system(&d);
-    // make-system-tarball's shape: a registration, no system profile. A stand-in nix (no real
-    // nix-store in this tree): it logs what it is asked and makes the profile like nix-env.
-    d.write("/nix-path-registration", format!("{system}\n\n0\n\n0\n"));
-    fs::remove_file(d.path("/nix/var/nix/profiles/system")).expect("rm profile");
-    fs::remove_file(d.path("/nix/var/nix/profiles/system-1-link")).expect("rm link");
-    let log = "/var/log/fake-nix.log";
-    d.write(
-        "/usr/local/bin/nix-store",
-        format!("#!/bin/sh\necho \"nix-store $*\" >>{log}\ncat >>{log}\n"),
-    );
-    d.write(
-        "/usr/local/bin/nix-env",
-        format!(
-            "#!/bin/sh\necho \"nix-env $*\" >>{log}\n\
-             ln -s \"$4\" /nix/var/nix/profiles/system-1-link\n\
-             ln -s system-1-link /nix/var/nix/profiles/system\n"
-        ),
-    );
-    for bin in ["nix-store", "nix-env"] {
-        fs::set_permissions(
-            d.path(&format!("/usr/local/bin/{bin}")),
-            fs::Permissions::from_mode(0o755),
-        )
-        .expect("chmod");
-    }
+    let d = distro(Variant::NixosTarball);
+    first_boot_loads_the_nix_database(&d);
+    // Once: not again after a restart. A registration that no longer loads would be said.
+    let marker = fs::metadata(d.path("/nix/var/nix/db/nixos-wsl-registration-loaded"))
+        .and_then(|m| m.modified())
+        .expect("marker");
+    d.terminate();
+    d.write("/nix-path-registration", "not a registration\n");
     let out = sh(
         &d,
-        "cat /proc/1/comm; readlink /run/current-system >/dev/null && echo activated",
+        "sudo /run/current-system/sw/bin/nix-store --verify 2>&1 && echo verified",
     );
-    assert_eq!(assert_ok(&out), "systemd\nactivated\n", "{}", text(&out).1);
+    assert!(
+        assert_ok(&out).ends_with("\nverified\n"),
+        "{}",
+        text(&out).0
+    );
+    assert!(
+        !text(&out).1.contains("nix-path-registration"),
+        "{}",
+        text(&out).1
+    );
     assert_eq!(
-        fs::read_link(d.path("/nix/var/nix/profiles/system-1-link")).ok(),
-        Some(PathBuf::from(&system))
+        fs::metadata(d.path("/nix/var/nix/db/nixos-wsl-registration-loaded"))
+            .and_then(|m| m.modified())
+            .ok(),
+        Some(marker)
     );
-    let expected = format!(
-        "nix-store --load-db\n{system}\n\n0\n\n0\n\
-         nix-env -p /nix/var/nix/profiles/system --set {system}\n"
-    );
-    assert_eq!(fs::read_to_string(d.path(log)).expect("log"), expected);
-    // Once: not again after a restart.
-    d.terminate();
-    assert_ok(&sh(&d, "true"));
-    assert_eq!(fs::read_to_string(d.path(log)).expect("log"), expected);
+}
+
+#[test]
+fn a_bare_xz_tarballs_first_boot_loads_the_nix_database() {
+    let d = distro(Variant::NixosTarballXz);
+    let stderr = first_boot_loads_the_nix_database(&d);
+    assert!(!stderr.contains("nix-path-registration"), "{stderr}");
 }
 
 #[test]
 fn native_mode_masks_reach_systemd_on_its_command_line_too() {
-    let d = distro(Variant::NixosShaped);
-    for unit in wsl_common::units::hostile_unit_names() {
-        let _ = fs::remove_file(d.path(&format!("/etc/systemd/system/{unit}")));
-    }
-    let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
-    d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
+    let d = distro(Variant::Nixos);
+    // NixOS has no mask files of packer's: the command line alone must mask the units.
+    d.enable_native_systemd();
     let out = sh(
         &d,
         "systemctl show -p LoadState --value systemd-binfmt.service; \
          readlink /run/systemd/generator.early/systemd-binfmt.service; \
-         systemctl is-system-running --wait",
+         systemctl show -p LoadState --value autovt@tty1.service; \
+         systemctl is-system-running --wait; systemctl --failed --no-legend >&2; \
+         tr '\\0' '\\n' </proc/1/cmdline | head -n 1",
     );
     assert_eq!(
         assert_ok(&out),
-        "masked\n/dev/null\nrunning\n",
+        "masked\n/dev/null\nmasked\nrunning\n/run/current-system/systemd/lib/systemd/systemd\n",
         "{}",
         text(&out).1
     );
     assert_eq!(handle(&d), "", "native mode keeps no handle");
+    assert_eq!(systemd_pid1s(&d), 1);
 }
 
 #[test]

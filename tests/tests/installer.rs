@@ -180,6 +180,6 @@ fn first_start_with_the_real_init_runs_the_command_inside_systemd() {
 }
 
 #[test]
-fn the_nixos_shaped_installer_format_installs_over_wsls_mounts_and_boots_systemd() {
-    first_start_with_the_real_init(Variant::NixosShaped, "installer-real-init-nixos-shaped");
+fn the_nixos_installer_format_installs_over_wsls_mounts_and_boots_systemd() {
+    first_start_with_the_real_init(Variant::Nixos, "installer-real-init-nixos");
 }

@@ -1,8 +1,7 @@
 //! The test data itself: the faithful NixOS test system (scripts/lib/nixos-system, via
-//! `scripts/make-test-rootfs nixos`, `nixos-stock`, `nixos-tarball`, `nixos-tarball-xz`), the
-//! old NixOS-shaped tree (scripts/lib/nixos-shape, `nixos-shaped`) and the large store
-//! generator (scripts/make-nix-store). Other areas' tests and benchmarks rely on these shapes;
-//! these tests pin them down.
+//! `scripts/make-test-rootfs nixos`, `nixos-stock`, `nixos-tarball`, `nixos-tarball-xz`) and
+//! the large store generator (scripts/make-nix-store). Other areas' tests and benchmarks rely
+//! on these shapes; these tests pin them down.
 //!
 //! The trees come from `TEST_ROOTFS_NIXOS*` (scripts/test exports them).
 
@@ -19,11 +18,6 @@ fn repo() -> PathBuf {
         .parent()
         .expect("the tests crate lives in the workspace")
         .to_path_buf()
-}
-
-/// The old NixOS-shaped tree (`nixos-shaped`).
-fn nixos_rootfs() -> PathBuf {
-    wsl_sim::rootfs(wsl_sim::Variant::NixosShaped)
 }
 
 fn require_root() {
@@ -171,8 +165,11 @@ fn assert_optimised(store: &Path) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The old NixOS-shaped test rootfs (nixos-shaped)
+// The faithful system's profile (what the retired NixOS-shaped tree's tests checked and the
+// faithful ones above and below do not)
 
+/// The system the profile points to, checked on the way: `system -> system-1-link ->
+/// /nix/store/<32 chars>-nixos-system-nixos-24.11...`, as nixos-install leaves it.
 fn system_path(root: &Path) -> String {
     let profiles = root.join("nix/var/nix/profiles");
     assert_eq!(
@@ -196,49 +193,8 @@ fn system_path(root: &Path) -> String {
 }
 
 #[test]
-fn nixos_shaped_rootfs_has_store_paths_and_a_system_profile() {
-    let root = nixos_rootfs();
-    let system = system_path(&root);
-    let names: Vec<String> = fs::read_dir(root.join("nix/store"))
-        .expect("/nix/store")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name != ".links")
-        .collect();
-    assert!(names.len() >= 5, "store paths: {names:?}");
-    for name in &names {
-        assert!(
-            is_store_name(name),
-            "/nix/store/{name}: not a store path name"
-        );
-    }
-    for package in ["-systemd-", "-bash-", "-etc", "-system-path"] {
-        assert!(
-            names.iter().any(|n| n.contains(package)),
-            "no {package} store path in {names:?}"
-        );
-    }
-
-    // systemd at NixOS's path, once /run/current-system exists, is Debian's real systemd.
-    let systemd = resolve_in(&root, &format!("{system}/systemd/lib/systemd/systemd"));
-    let head = fs::read(&systemd).expect("systemd through the system path");
-    assert_eq!(&head[..4], b"\x7fELF", "{}", systemd.display());
-    let bash = resolve_in(&root, &format!("{system}/sw/bin/bash"));
-    assert!(
-        bash.starts_with(root.join("nix/store")),
-        "sw/bin/bash -> {}",
-        bash.display()
-    );
-    assert_eq!(&fs::read(&bash).expect("bash")[..4], b"\x7fELF");
-
-    let os_release =
-        fs::read_to_string(resolve_in(&root, "/etc/os-release")).expect("/etc/os-release");
-    assert!(os_release.lines().any(|l| l == "ID=nixos"), "{os_release}");
-    assert!(root.join("etc/NIXOS").is_file(), "/etc/NIXOS marker");
-}
-
-#[test]
-fn nixos_shaped_rootfs_has_activate_and_no_sbin_init() {
-    let root = nixos_rootfs();
+fn faithful_nixos_profile_leads_to_the_systems_activate_and_nothing_is_activated_yet() {
+    let root = wsl_sim::rootfs(wsl_sim::Variant::Nixos);
     let system = system_path(&root);
     let activate = resolve_in(&root, "/nix/var/nix/profiles/system/activate");
     assert_eq!(activate, resolve_in(&root, &format!("{system}/activate")));
@@ -246,88 +202,22 @@ fn nixos_shaped_rootfs_has_activate_and_no_sbin_init() {
     assert!(meta.is_file(), "activate is a regular file");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o555, "activate mode");
     let script = fs::read_to_string(&activate).expect("activate");
-    assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+    assert!(script.starts_with("#!/nix/store/"), "{script}");
     assert!(script.contains("/run/current-system"), "{script}");
-
-    for path in ["/sbin/init", "/usr/sbin/init"] {
-        let host = resolve_in(&root, path);
+    // The systemd init looks for exists through the system before any activation.
+    let systemd = resolve_in(&root, &format!("{system}/systemd/lib/systemd/systemd"));
+    assert_eq!(&fs::read(&systemd).expect("systemd")[..4], b"\x7fELF");
+    // /run is empty in the tree: activation makes /run/current-system at every start.
+    for path in ["run/current-system", "run/booted-system"] {
         assert!(
-            host.symlink_metadata().is_err(),
-            "{path} exists ({}): NixOS has none",
-            host.display()
+            root.join(path).symlink_metadata().is_err(),
+            "/{path} must not be in the tree (activate makes it)"
         );
     }
-    assert!(
-        root.join("run/current-system").symlink_metadata().is_err(),
-        "/run/current-system must not be in the tree (activate makes it)"
-    );
-}
-
-#[test]
-fn nixos_shaped_rootfs_store_has_nix_modes_times_and_hard_links() {
-    let root = nixos_rootfs();
-    let store = root.join("nix/store");
-    let meta = store.metadata().expect("/nix/store");
     assert_eq!(
-        meta.permissions().mode() & 0o7777,
-        0o1775,
-        "/nix/store mode"
-    );
-    assert_store_metadata(&store);
-    assert_optimised(&store);
-}
-
-fn chroot(root: &Path, command: &str) -> Output {
-    Command::new("chroot")
-        .arg(root)
-        .args(["/bin/sh", "-c", command])
-        .output()
-        .expect("chroot")
-}
-
-#[test]
-fn nixos_shaped_activate_creates_current_system_and_logs_each_run() {
-    require_root();
-    let source = nixos_rootfs();
-    let scratch = Scratch::new("activate");
-    let dir = &scratch.0;
-    let root = dir.join("root");
-    let status = Command::new("cp")
-        .args(["-a", "--"])
-        .arg(&source)
-        .arg(&root)
-        .status()
-        .expect("cp");
-    assert!(status.success(), "cp -a {}", source.display());
-    fs::create_dir_all(root.join("etc/nixos-test")).expect("etc/nixos-test");
-    fs::write(root.join("etc/nixos-test/activation-delay"), "0\n").expect("delay");
-    let system = system_path(&root);
-
-    for run in 1..=2 {
-        let out = chroot(&root, "/nix/var/nix/profiles/system/activate");
-        assert!(
-            out.status.success(),
-            "activate run {run}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            fs::read_link(root.join("run/current-system")).expect("/run/current-system"),
-            Path::new(&system)
-        );
-        let log = fs::read_to_string(root.join("run/nixos-activation.log")).expect("log");
-        assert_eq!(log.lines().count(), run, "one log line per run: {log}");
-    }
-    let out = chroot(
-        &root,
-        "test -x /run/current-system/systemd/lib/systemd/systemd && readlink -f /run/current-system/systemd/lib/systemd/systemd",
-    );
-    assert!(
-        out.status.success(),
-        "systemd not executable through /run/current-system"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "/usr/lib/systemd/systemd"
+        fs::read_dir(root.join("run")).expect("/run").count(),
+        0,
+        "/run is not empty"
     );
 }
 

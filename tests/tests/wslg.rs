@@ -4,16 +4,15 @@
 //! connects to the Wayland socket at `$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY`, to PulseAudio at
 //! `$PULSE_SERVER` (and finds `$XDG_RUNTIME_DIR/pulse/native`, libpulse's default) and to X11 at
 //! `/tmp/.X11-unix/X0` with `DISPLAY=:0`, from the user's shell and from a `systemctl --user`
-//! service. Without WSLg nothing of it is added. No timing assertions: waits are bounded loops.
+//! service. Without WSLg nothing of it is added. The NixOS tree is the faithful test system
+//! (`Variant::Nixos`: systemd, socat and the rest only in the store). No timing assertions:
+//! waits are bounded loops.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
 use wsl_sim::{packed_with_init, require_root, text, Distro, Variant};
-
-const INIT: &str = "/usr/libexec/nixos-wsl/init";
 
 /// What each socket of the simulator's WSLg answers, in the order [`CONNECT`] asks.
 const ANSWERS: &str = "wayland\npulseaudio\n/mnt/wslg/runtime-dir/pulse/native\nx11\n";
@@ -44,7 +43,7 @@ fn packed(variant: Variant) -> &'static Path {
     static NIXOS: OnceLock<PathBuf> = OnceLock::new();
     let (cell, name) = match variant {
         Variant::Debian => (&DEBIAN, "debian"),
-        Variant::NixosShaped => (&NIXOS, "nixos"),
+        Variant::Nixos => (&NIXOS, "nixos"),
         other => panic!("the WSLg tests pack no {other:?} tree"),
     };
     cell.get_or_init(|| packed_with_init(variant, &format!("wslg-packed-{name}")))
@@ -68,13 +67,10 @@ impl Case {
         require_root();
         let d = Distro::from_tree(packed(variant));
         if mode == Mode::Native {
-            let conf = fs::read_to_string(d.path("/etc/wsl.conf")).expect("wsl.conf");
-            d.write("/etc/wsl.conf", format!("{conf}\n[boot]\nsystemd=true\n"));
-            // init as /sbin/init, what native mode is (packer links it where a tree has none;
-            // Debian's own is systemd, which would leave init only the shell).
-            let sbin_init = d.path("/usr/sbin/init");
-            let _ = fs::remove_file(&sbin_init);
-            std::os::unix::fs::symlink(INIT, &sbin_init).expect("link /sbin/init");
+            // `[boot] systemd=true` and init as /sbin/init, what native mode is (packer links
+            // it where a tree has none; Debian's own is systemd, which would leave init only
+            // the shell); on NixOS also in the declared wsl.conf, and the module's /bin links.
+            d.enable_native_systemd();
         }
         Self { d, wslg }
     }
@@ -102,10 +98,12 @@ impl Case {
     }
 }
 
-/// `CMD` as a service of the user's systemd instance, its output.
+/// `CMD` as a service of the user's systemd instance, its output. The session's PATH is passed
+/// on (`-E PATH`): a transient unit gets systemd's default PATH, which on NixOS names none of
+/// the system's programs (socat, readlink).
 fn as_user_service(cmd: &str) -> String {
     format!(
-        "{USER_MANAGER_UP}; systemd-run --user --quiet --wait --pipe sh -c {}",
+        "{USER_MANAGER_UP}; systemd-run --user --quiet --wait --pipe -E PATH sh -c {}",
         shell_quote(cmd)
     )
 }
@@ -140,7 +138,7 @@ fn wslg_wrapper_mode_debian() {
 
 #[test]
 fn wslg_wrapper_mode_nixos() {
-    sockets_answer_from_the_session_and_a_user_service(Variant::NixosShaped, Mode::Wrapper);
+    sockets_answer_from_the_session_and_a_user_service(Variant::Nixos, Mode::Wrapper);
 }
 
 #[test]
@@ -150,13 +148,13 @@ fn wslg_native_mode_debian() {
 
 #[test]
 fn wslg_native_mode_nixos() {
-    sockets_answer_from_the_session_and_a_user_service(Variant::NixosShaped, Mode::Native);
+    sockets_answer_from_the_session_and_a_user_service(Variant::Nixos, Mode::Native);
 }
 
 /// The user's runtime folder goes away with the user's manager and comes back with it: the
 /// links come back (init's user unit), seen from a user service started after it.
-fn links_survive_a_recreated_runtime_folder(variant: Variant) {
-    let c = Case::new(variant, Mode::Wrapper, true);
+fn links_survive_a_recreated_runtime_folder(variant: Variant, mode: Mode) {
+    let c = Case::new(variant, mode, true);
     let out = c.ok(&format!(
         "{USER_MANAGER_UP}; sudo systemctl stop user@1000.service user-runtime-dir@1000.service; \
          test -e /run/user/1000 && echo still there; \
@@ -168,12 +166,19 @@ fn links_survive_a_recreated_runtime_folder(variant: Variant) {
 
 #[test]
 fn wslg_links_survive_a_recreated_runtime_folder_debian() {
-    links_survive_a_recreated_runtime_folder(Variant::Debian);
+    links_survive_a_recreated_runtime_folder(Variant::Debian, Mode::Wrapper);
 }
 
 #[test]
 fn wslg_links_survive_a_recreated_runtime_folder_nixos() {
-    links_survive_a_recreated_runtime_folder(Variant::NixosShaped);
+    links_survive_a_recreated_runtime_folder(Variant::Nixos, Mode::Wrapper);
+}
+
+/// In native mode on NixOS only init's unit can link: WSL's `wslg-session` runs `mkdir` and
+/// `ln` by name, which the user manager's PATH does not find there (`init.cpp:291-303`).
+#[test]
+fn wslg_links_survive_a_recreated_runtime_folder_native_mode_nixos() {
+    links_survive_a_recreated_runtime_folder(Variant::Nixos, Mode::Native);
 }
 
 /// Without WSLg: none of init's files, no variables in a user service, and in shell-wrapper
@@ -204,7 +209,7 @@ fn without_wslg_nothing_is_added_wrapper_mode_debian() {
 
 #[test]
 fn without_wslg_nothing_is_added_wrapper_mode_nixos() {
-    nothing_is_added_without_wslg(Variant::NixosShaped, Mode::Wrapper);
+    nothing_is_added_without_wslg(Variant::Nixos, Mode::Wrapper);
 }
 
 #[test]
@@ -214,5 +219,5 @@ fn without_wslg_nothing_is_added_native_mode_debian() {
 
 #[test]
 fn without_wslg_nothing_is_added_native_mode_nixos() {
-    nothing_is_added_without_wslg(Variant::NixosShaped, Mode::Native);
+    nothing_is_added_without_wslg(Variant::Nixos, Mode::Native);
 }
