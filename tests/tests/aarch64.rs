@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use wsl_sim::{dist_bin, host_sh, repo, require_root, rootfs, scratch_dir, text, Distro, Variant};
@@ -376,8 +377,11 @@ echo $? >"$out/login.rc"
 step systemds -e /bin/sh -c 'n=0; for s in /proc/[0-9]*/status; do
   if grep -q "^Name:[[:space:]]*systemd$" "$s" 2>/dev/null &&
      grep "^NSpid:" "$s" 2>/dev/null | awk "{exit !(\$NF == 1)}"; then n=$((n+1)); fi; done; echo $n'
-step journal -e /bin/sh -c 'for u in "$@"; do echo "== $u"; journalctl --no-pager -o cat -u "$u" | tail -n 6; done' sh $(tail -n +5 "$out/first.out")
 "$sim" terminate "$d"
+# Why units failed, from the journal the instance left in the tree (as root, no session).
+for u in $(tail -n +5 "$out/first.out"); do
+  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
+done >"$out/journal.out" 2>"$out/journal.err"
 "#;
 
 /// One step of [`SESSIONS`]: exit code, stdout, stderr (the code is None when it never ran).
@@ -417,49 +421,42 @@ fn in_emulation(script: &str, args: &[&Path], log: &Path, limit: Duration) -> Op
     }
 }
 
-/// The arm64 Debian tree, packed with the aarch64 init (rootfs format, shell-wrapper mode) and
-/// imported as the simulator imports, boots under qemu-user the way the simulator starts a
-/// distribution: `wsl -d` runs root's shell, init, which starts the tree's arm64 systemd as
-/// PID 1 of its own PID namespace and runs commands in it as `nixos`.
-///
-/// Where this differs from a real ARM machine (README, Windows on ARM): the simulator runs in the
-/// emulation's user and network namespaces (binfmt_misc of its own needs the user namespace,
-/// WSL's sysfs mount the network one), so units that a user namespace forbids fail; qemu-user
-/// refuses clone() with namespace flags and gives every process a thread of its own, so units
-/// that clone into a namespace fail and init joins systemd's mount namespace through its pidfd
-/// fallback; and a boot takes minutes. Each failing unit is named with its reason in
-/// [`FAILS_UNDER_EMULATION`]; any other failure fails the test.
-#[test]
-fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the_user() {
+/// The arm64 Debian tree packed with the aarch64 init (`packer --format rootfs --default-user
+/// nixos`, plus `pack_args`), imported on the host as `wsl-sim import` does, `configure`d, then
+/// `script` run on it in the emulation (arguments: the tree, the distribution's name, wsl-sim,
+/// the results folder, init's path), at most 30 minutes. Returns the results folder and the
+/// emulation's log; the distribution is removed when the returned value drops.
+fn boot_under_emulation(
+    scratch: &str,
+    pack_args: &[&str],
+    configure: impl FnOnce(&Distro),
+    script: &str,
+) -> (Distro, PathBuf, String) {
     require_root();
     let tree = rootfs(Variant::DebianArm64);
-    let dir = scratch_dir("aarch64-boot");
+    let dir = scratch_dir(scratch);
     let archive = dir.join("rootfs.tar.gz");
-    let init = arm_bin("init");
-    let init_arg = init.display().to_string();
-    let out = pack(
-        &tree,
-        &archive,
-        &["--default-user", "nixos", "--init", &init_arg],
-    );
+    let init = arm_bin("init").display().to_string();
+    let mut args = vec!["--default-user", "nixos", "--init", &init];
+    args.extend_from_slice(pack_args);
+    let out = pack(&tree, &archive, &args);
     assert!(out.status.success(), "packer: {:?}", text(&out));
     let distro = Distro::import(&archive).unwrap_or_else(|e| panic!("import: {e}"));
-    // Boots under qemu take minutes: the first shell waits for READY=1 up to 15 of them.
-    let config = distro.path("/etc/nixos-wsl/init.conf");
-    let conf = fs::read_to_string(&config).expect("init.conf");
-    assert!(conf.contains("boot-timeout = 30"), "{conf}");
-    fs::write(
-        &config,
-        conf.replace("boot-timeout = 30", "boot-timeout = 900"),
-    )
-    .expect("write");
+    let _ = fs::remove_file(&archive);
+    configure(&distro);
 
     let results = dir.join("sessions");
     fs::create_dir_all(&results).expect("mkdir");
     let log = dir.join("emulation.log");
     let name = PathBuf::from(distro.name());
+    // One emulated boot at a time: two would share the machine's cores and each take longer
+    // than systemd's own start timeouts allow.
+    static ONE_BOOT: Mutex<()> = Mutex::new(());
+    let _one = ONE_BOOT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let code = in_emulation(
-        SESSIONS,
+        script,
         &[
             distro.dir(),
             &name,
@@ -476,23 +473,71 @@ fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the
         wsl_sim::sim::cgroup::remove(&state.key());
     }
     let log_text = fs::read_to_string(&log).unwrap_or_default();
-    let show = |step: &str| format!("{step}: {:?}", session(&results, step));
     assert!(
         code.is_some(),
-        "the emulated sessions did not end within 30 minutes\n{}\n{}\n{log_text}",
-        show("first"),
-        show("journal")
+        "the emulated sessions did not end within 30 minutes\nfirst: {:?}\njournal: {:?}\n{log_text}",
+        session(&results, "first"),
+        session(&results, "journal"),
     );
+    (distro, results, log_text)
+}
+
+/// systemd's state is `running` or `degraded`, and every failed unit is one whose failure under
+/// emulation is explained in [`FAILS_UNDER_EMULATION`].
+fn assert_booted(state: &str, failed: &[&str], results: &Path, context: &str) {
+    let (_, journal, _) = session(results, "journal");
+    assert!(
+        ["running", "degraded"].contains(&state),
+        "systemd's state after boot: {state}\n{context}\n{journal}"
+    );
+    for unit in failed {
+        assert!(
+            FAILS_UNDER_EMULATION.iter().any(|(u, _)| u == unit),
+            "{unit} failed under emulation, and no reason is written down for it:\n{journal}"
+        );
+    }
+}
+
+/// Boots under qemu take minutes: the first shell waits for READY=1 up to 15 of them.
+fn long_boot_timeout(distro: &Distro) {
+    let config = distro.path("/etc/nixos-wsl/init.conf");
+    let conf = fs::read_to_string(&config).expect("init.conf");
+    assert!(conf.contains("boot-timeout = 30"), "{conf}");
+    fs::write(
+        &config,
+        conf.replace("boot-timeout = 30", "boot-timeout = 900"),
+    )
+    .expect("write");
+}
+
+/// The arm64 Debian tree, packed with the aarch64 init (rootfs format, shell-wrapper mode) and
+/// imported as the simulator imports, boots under qemu-user the way the simulator starts a
+/// distribution: `wsl -d` runs root's shell, init, which starts the tree's arm64 systemd as
+/// PID 1 of its own PID namespace and runs commands in it as `nixos`.
+///
+/// Where this differs from a real ARM machine (README, Windows on ARM): the simulator runs in the
+/// emulation's user and network namespaces (binfmt_misc of its own needs the user namespace,
+/// WSL's sysfs mount the network one), so units that a user namespace forbids fail; qemu-user
+/// refuses clone() with namespace flags and gives every process a thread of its own, so units
+/// that clone into a namespace fail and init joins systemd's mount namespace through its pidfd
+/// fallback; and a boot takes minutes. Each failing unit is named with its reason in
+/// [`FAILS_UNDER_EMULATION`]; any other failure fails the test.
+#[test]
+fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the_user() {
+    let (_distro, results, log_text) =
+        boot_under_emulation("aarch64-boot", &[], long_boot_timeout, SESSIONS);
 
     let (rc, wsl_ns, err) = session(&results, "wsl_ns");
     assert_eq!(rc, Some(0), "wsl -e in the emulation: {err}\n{log_text}");
     let (rc, first, err) = session(&results, "first");
-    assert_eq!(
-        rc,
-        Some(0),
-        "the first shell: {first}\n{err}\n{log_text}\n{}",
-        show("journal")
+    assert!(
+        !err.contains("cannot join systemd's mount namespace: Invalid argument"),
+        "init started systemd but could not enter it: under qemu-user every process has a \
+         thread of qemu's, and setns() into a mount namespace refuses a process that shares its \
+         root with another thread (EINVAL); init's pidfd fallback (init/src/enter.rs, \
+         join_mount_namespace) is missing or failed:\n{err}"
     );
+    assert_eq!(rc, Some(0), "the first shell: {first}\n{err}\n{log_text}");
     let lines: Vec<&str> = first.lines().collect();
     assert!(
         lines.len() >= 4,
@@ -508,19 +553,7 @@ fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the
         "the shell is still in WSL's PID namespace"
     );
     assert_eq!(lines[2], "nixos", "the first shell's user: {first}");
-    assert!(
-        ["running", "degraded"].contains(&lines[3]),
-        "systemd's state after boot: {first}\n{err}\n{}",
-        show("journal")
-    );
-    let (_, journal, _) = session(&results, "journal");
-    for unit in &lines[4..] {
-        let known = FAILS_UNDER_EMULATION.iter().find(|(u, _)| u == unit);
-        assert!(
-            known.is_some(),
-            "{unit} failed under emulation, and no reason is written down for it:\n{journal}"
-        );
-    }
+    assert_booted(lines[3], &lines[4..], &results, &err);
 
     // A command with its arguments byte for byte and its exit code, as the user.
     let (rc, args, err) = session(&results, "args");
@@ -537,4 +570,67 @@ fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the
     // The later shells entered the first one's systemd.
     let (_, count, err) = session(&results, "systemds");
     assert_eq!(count.trim(), "1", "systemd PID 1s in the instance: {err}");
+}
+
+/// Native mode's sessions: WSL boots init as `/sbin/init` (PID 1 of the instance), init execs
+/// systemd with the masks on its command line, and sessions run as the default user.
+const NATIVE_SESSIONS: &str = r#"
+set -u
+d=$1 name=$2 sim=$3 out=$4
+step() {
+  local n=$1; shift
+  "$sim" run "$d" --name "$name" "$@" </dev/null >"$out/$n.out" 2>"$out/$n.err"
+  echo $? >"$out/$n.rc"
+}
+step first -- 'cat /proc/1/comm; id -un; systemctl show -p LoadState --value systemd-binfmt.service; systemctl is-system-running --wait; systemctl --failed --no-legend --plain | cut -d" " -f1'
+step joined -- "id -un; printf '<%s>' 'a  b' 'c\"d' '\$x' 'e\\f'; exit 7"
+"$sim" terminate "$d"
+# Why units failed, from the journal the instance left in the tree (as root, no session).
+for u in $(tail -n +5 "$out/first.out"); do
+  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
+done >"$out/journal.out" 2>"$out/journal.err"
+"#;
+
+/// The same tree packed for native mode (`--systemd native`: `[boot] systemd=true`, init as
+/// `/sbin/init`) boots under qemu-user: the simulator's PID 1 execs the aarch64 init, which
+/// prepares the system and execs the arm64 systemd with the masks on its command line; sessions
+/// run as `nixos`. WSL's own wait for systemd (`[boot] initTimeout`) is raised to 15 minutes
+/// for the emulated boot. Differences from an ARM machine: as for shell-wrapper mode above.
+#[test]
+fn aarch64_init_as_sbin_init_boots_the_arm64_systemd_natively_under_emulation() {
+    let configure = |distro: &Distro| {
+        long_boot_timeout(distro);
+        let path = distro.path("/etc/wsl.conf");
+        let conf = fs::read_to_string(&path).expect("wsl.conf");
+        assert!(conf.contains("\nsystemd=true\n"), "{conf}");
+        let raised = conf.replacen(
+            "\nsystemd=true\n",
+            "\nsystemd=true\ninitTimeout=900000\n",
+            1,
+        );
+        fs::write(&path, raised).expect("write");
+    };
+    let (_distro, results, log_text) = boot_under_emulation(
+        "aarch64-boot-native",
+        &["--systemd", "native"],
+        configure,
+        NATIVE_SESSIONS,
+    );
+    let (rc, first, err) = session(&results, "first");
+    assert_eq!(rc, Some(0), "the first session: {first}\n{err}\n{log_text}");
+    let lines: Vec<&str> = first.lines().collect();
+    assert!(
+        lines.len() >= 4,
+        "the first session printed {first:?} ({err})"
+    );
+    assert_eq!(lines[0], "systemd", "the instance's PID 1: {first}");
+    assert_eq!(lines[1], "nixos", "the session's user: {first}");
+    assert_eq!(
+        lines[2], "masked",
+        "systemd-binfmt, masked on systemd's command line: {first}"
+    );
+    assert_booted(lines[3], &lines[4..], &results, &err);
+    let (rc, joined, err) = session(&results, "joined");
+    assert_eq!(rc, Some(7), "wsl --: {joined}\n{err}");
+    assert_eq!(joined, "nixos\n<a  b><c\"d><$x><e\\f>", "{err}");
 }
