@@ -132,8 +132,7 @@ pub fn enter(
     update_interop_link();
     sys::setns(open.pid_ns.as_fd(), libc::CLONE_NEWPID)
         .map_err(|e| Error::io("join", "systemd's PID namespace", e))?;
-    sys::setns(open.mnt_ns.as_fd(), libc::CLONE_NEWNS)
-        .map_err(|e| Error::io("join", "systemd's mount namespace", e))?;
+    join_mount_namespace(&open).map_err(|e| Error::io("join", "systemd's mount namespace", e))?;
     drop(open);
     let target = target(config, login, args, cwd);
     link_wslg(&target.user);
@@ -141,6 +140,27 @@ pub fn enter(
     let pid = spawn(&target)?;
     let status = sys::wait_for(pid).map_err(|e| Error::io("wait for", "the shell", e))?;
     Ok(ExitCode::from(exit_code(status)))
+}
+
+/// setns(2) into a mount namespace refuses, with EINVAL, a caller that shares its root and
+/// working directory with another thread (Linux fs/namespace.c, mntns_install: `fs->users !=
+/// 1`). init has no other thread, but under an emulator such as qemu-user (Windows on ARM
+/// tested on x86-64) every process has one of the emulator's. Joining through a pidfd, with
+/// the PID namespace in the same call, makes the kernel switch a private copy of that context
+/// (kernel/nsproxy.c, prepare_nsset), so that is the fallback; the pidfd is checked to be the
+/// handle's process (its start time, read after opening it).
+fn join_mount_namespace(open: &Open) -> std::io::Result<()> {
+    match sys::setns(open.mnt_ns.as_fd(), libc::CLONE_NEWNS) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let pid = open.handle.pid;
+            let pidfd = sys::pidfd(pid)?;
+            if crate::handle::starttime(pid)? != open.handle.starttime {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            sys::setns(pidfd.as_fd(), libc::CLONE_NEWNS | libc::CLONE_NEWPID)
+        }
+        other => other,
+    }
 }
 
 /// WSLg's sockets in the user's runtime folder when it is there already (the user unit links

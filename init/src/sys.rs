@@ -229,10 +229,10 @@ pub fn unshare_pid_and_mount() -> io::Result<()> {
     check(unsafe { libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) }).map(drop)
 }
 
-/// Joins the namespace behind `fd` (`CLONE_NEWPID` or `CLONE_NEWNS`).
+/// Joins the namespace behind `fd` (`CLONE_NEWPID` or `CLONE_NEWNS`), or those of the
+/// process behind a pidfd (`kind` then names them).
 pub fn setns(fd: BorrowedFd<'_>, kind: libc::c_int) -> io::Result<()> {
-    // SAFETY: fd is an open namespace file; the process is single-threaded (required to
-    // change mount namespace).
+    // SAFETY: fd is an open namespace file or pidfd; the call touches no memory of ours.
     check(unsafe { libc::setns(fd.as_raw_fd(), kind) }).map(drop)
 }
 

@@ -2,18 +2,22 @@
 //! their command lines and exit codes as the x86-64 ones do, and the aarch64 installer turns
 //! an arm64 Debian installer distribution into exactly the packed tree.
 //!
-//! qemu-aarch64-static runs the binaries directly where that is enough; the installer test
-//! runs in scripts/lib/with-arm64-emulation, which registers qemu in a binfmt_misc instance of
-//! the test's own user namespace, so the host's binfmt_misc (and a WSLInterop entry) is never
-//! touched.
+//! qemu-aarch64-static runs the binaries directly where that is enough. The boot test runs the
+//! simulator in scripts/lib/with-arm64-emulation, which registers qemu in a binfmt_misc instance
+//! of its own user namespace, so the host's binfmt_misc (and a WSLInterop entry) is never
+//! touched; what differs from a real ARM machine there is written beside that test.
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use wsl_sim::{dist_bin, host_sh, require_root, rootfs, scratch_dir, text, Variant};
+use wsl_sim::{dist_bin, host_sh, repo, require_root, rootfs, scratch_dir, text, Distro, Variant};
 
 const EM_AARCH64: u16 = 0xb7;
+const INIT: &str = "/usr/libexec/nixos-wsl/init";
 
 fn qemu() -> PathBuf {
     let path = PathBuf::from("/usr/bin/qemu-aarch64-static");
@@ -311,4 +315,322 @@ fn packer_takes_the_trees_architecture_and_refuses_a_mismatch() {
         );
         assert!(!mismatch.exists(), "packer {extra:?} left an archive");
     }
+}
+
+/// Units of the arm64 Debian tree that fail under emulation, and why; each was checked to start
+/// when the x86-64 Debian tree boots in the same emulation namespace, except the first two,
+/// which fail there too (the namespace, not qemu). On a real ARM machine none of this applies.
+const FAILS_UNDER_EMULATION: &[(&str, &str)] = &[
+    (
+        "sys-kernel-debug.mount",
+        "debugfs cannot be mounted in a user namespace (the emulation's, not FS_USERNS_MOUNT)",
+    ),
+    (
+        "sys-kernel-tracing.mount",
+        "tracefs cannot be mounted in a user namespace (the emulation's, not FS_USERNS_MOUNT)",
+    ),
+    (
+        "systemd-sysctl.service",
+        "243/CREDENTIALS, EINVAL: systemd sets a unit's credentials up in a child cloned with \
+         CLONE_NEWNS (safe_fork_full, FORK_NEW_MOUNTNS), and qemu-user refuses clone() with any \
+         namespace flag",
+    ),
+    (
+        "systemd-sysusers.service",
+        "243/CREDENTIALS, EINVAL: the credentials clone with CLONE_NEWNS that qemu-user refuses",
+    ),
+    (
+        "systemd-tmpfiles-setup-dev.service",
+        "243/CREDENTIALS, EINVAL: the credentials clone with CLONE_NEWNS that qemu-user refuses",
+    ),
+    (
+        "systemd-tmpfiles-setup.service",
+        "243/CREDENTIALS, EINVAL: the credentials clone with CLONE_NEWNS that qemu-user refuses",
+    ),
+    (
+        "e2scrub_reap.service",
+        "225/NETWORK, EIO: setting up its PrivateNetwork= namespace fails under qemu-user only",
+    ),
+    (
+        "user@1000.service",
+        "start timed out (TimeoutStartSec 90 s): the emulated user manager is still busy then",
+    ),
+];
+
+/// What the emulated WSL session does, in one user namespace: each step is one `wsl-sim run`
+/// (`wsl -d`), its stdout, stderr and exit code in OUT/STEP.{out,err,rc}.
+const SESSIONS: &str = r#"
+set -u
+d=$1 name=$2 sim=$3 out=$4 init=$5
+step() {
+  local n=$1; shift
+  "$sim" run "$d" --name "$name" "$@" </dev/null >"$out/$n.out" 2>"$out/$n.err"
+  echo $? >"$out/$n.rc"
+}
+step wsl_ns -e /bin/sh -c 'readlink /proc/self/ns/pid'
+step first -- 'cat /proc/1/comm; readlink /proc/self/ns/pid; id -un; systemctl is-system-running --wait; systemctl --failed --no-legend --plain | cut -d" " -f1'
+step args -e "$init" -c 'id -un; printf "<%s>" "$0" "$@"; exit 42' zero 'a  b' 'c"d' '$x' 'e\f' 'ü' ''
+step joined -- "id -un; printf '<%s>' 'a  b' 'c\"d' '\$x' 'e\\f'; exit 7"
+printf 'shopt -q login_shell && echo login; id -un\n' |
+  "$sim" run "$d" --name "$name" >"$out/login.out" 2>"$out/login.err"
+echo $? >"$out/login.rc"
+step systemds -e /bin/sh -c 'n=0; for s in /proc/[0-9]*/status; do
+  if grep -q "^Name:[[:space:]]*systemd$" "$s" 2>/dev/null &&
+     grep "^NSpid:" "$s" 2>/dev/null | awk "{exit !(\$NF == 1)}"; then n=$((n+1)); fi; done; echo $n'
+"$sim" terminate "$d"
+# Why units failed, from the journal the instance left in the tree (as root, no session).
+for u in $(tail -n +5 "$out/first.out"); do
+  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
+done >"$out/journal.out" 2>"$out/journal.err"
+"#;
+
+/// One step of [`SESSIONS`]: exit code, stdout, stderr (the code is None when it never ran).
+fn session(out: &Path, step: &str) -> (Option<i32>, String, String) {
+    let read =
+        |ext: &str| fs::read_to_string(out.join(format!("{step}.{ext}"))).unwrap_or_default();
+    (read("rc").trim().parse().ok(), read("out"), read("err"))
+}
+
+/// Runs `script` with bash in scripts/lib/with-arm64-emulation, at most `limit`; the namespace
+/// (with every process of the instance) is killed when the limit passes.
+fn in_emulation(script: &str, args: &[&Path], log: &Path, limit: Duration) -> Option<i32> {
+    let log_file = fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let mut child = Command::new(repo().join("scripts/lib/with-arm64-emulation"))
+        .args(["bash", "-c", script, "bash"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("dup"))
+        .stderr(log_file)
+        .process_group(0)
+        .spawn()
+        .expect("with-arm64-emulation runs");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if Instant::now() >= deadline {
+            // The group holds the namespace's PID 1; its death ends everything in it.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The arm64 Debian tree packed with the aarch64 init (`packer --format rootfs --default-user
+/// nixos`, plus `pack_args`), imported on the host as `wsl-sim import` does, `configure`d, then
+/// `script` run on it in the emulation (arguments: the tree, the distribution's name, wsl-sim,
+/// the results folder, init's path), at most 30 minutes. Returns the results folder and the
+/// emulation's log; the distribution is removed when the returned value drops.
+fn boot_under_emulation(
+    scratch: &str,
+    pack_args: &[&str],
+    configure: impl FnOnce(&Distro),
+    script: &str,
+) -> (Distro, PathBuf, String) {
+    require_root();
+    let tree = rootfs(Variant::DebianArm64);
+    let dir = scratch_dir(scratch);
+    let archive = dir.join("rootfs.tar.gz");
+    let init = arm_bin("init").display().to_string();
+    let mut args = vec!["--default-user", "nixos", "--init", &init];
+    args.extend_from_slice(pack_args);
+    let out = pack(&tree, &archive, &args);
+    assert!(out.status.success(), "packer: {:?}", text(&out));
+    let distro = Distro::import(&archive).unwrap_or_else(|e| panic!("import: {e}"));
+    let _ = fs::remove_file(&archive);
+    configure(&distro);
+
+    let results = dir.join("sessions");
+    fs::create_dir_all(&results).expect("mkdir");
+    let log = dir.join("emulation.log");
+    let name = PathBuf::from(distro.name());
+    // One emulated boot at a time: two would share the machine's cores and each take longer
+    // than systemd's own start timeouts allow.
+    static ONE_BOOT: Mutex<()> = Mutex::new(());
+    let _one = ONE_BOOT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let code = in_emulation(
+        script,
+        &[
+            distro.dir(),
+            &name,
+            &dist_bin("wsl-sim"),
+            &results,
+            Path::new(INIT),
+        ],
+        &log,
+        Duration::from_secs(30 * 60),
+    );
+    // The script's last session terminates the instance, whose keeper then removes its cgroup;
+    // after a timeout nothing did.
+    if let Ok(state) = wsl_sim::sim::state::State::for_distro(distro.dir()) {
+        wsl_sim::sim::cgroup::remove(&state.key());
+    }
+    let log_text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        code.is_some(),
+        "the emulated sessions did not end within 30 minutes\nfirst: {:?}\njournal: {:?}\n{log_text}",
+        session(&results, "first"),
+        session(&results, "journal"),
+    );
+    (distro, results, log_text)
+}
+
+/// systemd's state is `running` or `degraded`, and every failed unit is one whose failure under
+/// emulation is explained in [`FAILS_UNDER_EMULATION`].
+fn assert_booted(state: &str, failed: &[&str], results: &Path, context: &str) {
+    let (_, journal, _) = session(results, "journal");
+    assert!(
+        ["running", "degraded"].contains(&state),
+        "systemd's state after boot: {state}\n{context}\n{journal}"
+    );
+    for unit in failed {
+        assert!(
+            FAILS_UNDER_EMULATION.iter().any(|(u, _)| u == unit),
+            "{unit} failed under emulation, and no reason is written down for it:\n{journal}"
+        );
+    }
+}
+
+/// Boots under qemu take minutes: the first shell waits for READY=1 up to 15 of them.
+fn long_boot_timeout(distro: &Distro) {
+    let config = distro.path("/etc/nixos-wsl/init.conf");
+    let conf = fs::read_to_string(&config).expect("init.conf");
+    assert!(conf.contains("boot-timeout = 30"), "{conf}");
+    fs::write(
+        &config,
+        conf.replace("boot-timeout = 30", "boot-timeout = 900"),
+    )
+    .expect("write");
+}
+
+/// The arm64 Debian tree, packed with the aarch64 init (rootfs format, shell-wrapper mode) and
+/// imported as the simulator imports, boots under qemu-user the way the simulator starts a
+/// distribution: `wsl -d` runs root's shell, init, which starts the tree's arm64 systemd as
+/// PID 1 of its own PID namespace and runs commands in it as `nixos`.
+///
+/// Where this differs from a real ARM machine (README, Windows on ARM): the simulator runs in the
+/// emulation's user and network namespaces (binfmt_misc of its own needs the user namespace,
+/// WSL's sysfs mount the network one), so units that a user namespace forbids fail; qemu-user
+/// refuses clone() with namespace flags and gives every process a thread of its own, so units
+/// that clone into a namespace fail and init joins systemd's mount namespace through its pidfd
+/// fallback; and a boot takes minutes. Each failing unit is named with its reason in
+/// [`FAILS_UNDER_EMULATION`]; any other failure fails the test.
+#[test]
+fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the_user() {
+    let (_distro, results, log_text) =
+        boot_under_emulation("aarch64-boot", &[], long_boot_timeout, SESSIONS);
+
+    let (rc, wsl_ns, err) = session(&results, "wsl_ns");
+    assert_eq!(rc, Some(0), "wsl -e in the emulation: {err}\n{log_text}");
+    let (rc, first, err) = session(&results, "first");
+    assert!(
+        !err.contains("cannot join systemd's mount namespace: Invalid argument"),
+        "init started systemd but could not enter it: under qemu-user every process has a \
+         thread of qemu's, and setns() into a mount namespace refuses a process that shares its \
+         root with another thread (EINVAL); init's pidfd fallback (init/src/enter.rs, \
+         join_mount_namespace) is missing or failed:\n{err}"
+    );
+    assert_eq!(rc, Some(0), "the first shell: {first}\n{err}\n{log_text}");
+    let lines: Vec<&str> = first.lines().collect();
+    assert!(
+        lines.len() >= 4,
+        "the first shell printed {first:?} ({err})"
+    );
+    assert_eq!(
+        lines[0], "systemd",
+        "PID 1 of the shell's namespace: {first}"
+    );
+    assert_ne!(
+        lines[1],
+        wsl_ns.trim(),
+        "the shell is still in WSL's PID namespace"
+    );
+    assert_eq!(lines[2], "nixos", "the first shell's user: {first}");
+    assert_booted(lines[3], &lines[4..], &results, &err);
+
+    // A command with its arguments byte for byte and its exit code, as the user.
+    let (rc, args, err) = session(&results, "args");
+    assert_eq!(rc, Some(42), "init -c: {args}\n{err}");
+    assert_eq!(args, "nixos\n<zero><a  b><c\"d><$x><e\\f><ü><>", "{err}");
+    // And through `wsl -- ...`, which joins the words into one -c argument.
+    let (rc, joined, err) = session(&results, "joined");
+    assert_eq!(rc, Some(7), "wsl --: {joined}\n{err}");
+    assert_eq!(joined, "nixos\n<a  b><c\"d><$x><e\\f>", "{err}");
+    // `wsl -d` alone: a login shell (argv[0] `-init`, then `-bash`) reading the piped input.
+    let (rc, login, err) = session(&results, "login");
+    assert_eq!(rc, Some(0), "wsl -d: {login}\n{err}");
+    assert_eq!(login, "login\nnixos\n", "{err}");
+    // The later shells entered the first one's systemd.
+    let (_, count, err) = session(&results, "systemds");
+    assert_eq!(count.trim(), "1", "systemd PID 1s in the instance: {err}");
+}
+
+/// Native mode's sessions: WSL boots init as `/sbin/init` (PID 1 of the instance), init execs
+/// systemd with the masks on its command line, and sessions run as the default user.
+const NATIVE_SESSIONS: &str = r#"
+set -u
+d=$1 name=$2 sim=$3 out=$4
+step() {
+  local n=$1; shift
+  "$sim" run "$d" --name "$name" "$@" </dev/null >"$out/$n.out" 2>"$out/$n.err"
+  echo $? >"$out/$n.rc"
+}
+step first -- 'cat /proc/1/comm; id -un; systemctl show -p LoadState --value systemd-binfmt.service; systemctl is-system-running --wait; systemctl --failed --no-legend --plain | cut -d" " -f1'
+step joined -- "id -un; printf '<%s>' 'a  b' 'c\"d' '\$x' 'e\\f'; exit 7"
+"$sim" terminate "$d"
+# Why units failed, from the journal the instance left in the tree (as root, no session).
+for u in $(tail -n +5 "$out/first.out"); do
+  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
+done >"$out/journal.out" 2>"$out/journal.err"
+"#;
+
+/// The same tree packed for native mode (`--systemd native`: `[boot] systemd=true`, init as
+/// `/sbin/init`) boots under qemu-user: the simulator's PID 1 execs the aarch64 init, which
+/// prepares the system and execs the arm64 systemd with the masks on its command line; sessions
+/// run as `nixos`. WSL's own wait for systemd (`[boot] initTimeout`) is raised to 15 minutes
+/// for the emulated boot. Differences from an ARM machine: as for shell-wrapper mode above.
+#[test]
+fn aarch64_init_as_sbin_init_boots_the_arm64_systemd_natively_under_emulation() {
+    let configure = |distro: &Distro| {
+        long_boot_timeout(distro);
+        let path = distro.path("/etc/wsl.conf");
+        let conf = fs::read_to_string(&path).expect("wsl.conf");
+        assert!(conf.contains("\nsystemd=true\n"), "{conf}");
+        let raised = conf.replacen(
+            "\nsystemd=true\n",
+            "\nsystemd=true\ninitTimeout=900000\n",
+            1,
+        );
+        fs::write(&path, raised).expect("write");
+    };
+    let (_distro, results, log_text) = boot_under_emulation(
+        "aarch64-boot-native",
+        &["--systemd", "native"],
+        configure,
+        NATIVE_SESSIONS,
+    );
+    let (rc, first, err) = session(&results, "first");
+    assert_eq!(rc, Some(0), "the first session: {first}\n{err}\n{log_text}");
+    let lines: Vec<&str> = first.lines().collect();
+    assert!(
+        lines.len() >= 4,
+        "the first session printed {first:?} ({err})"
+    );
+    assert_eq!(lines[0], "systemd", "the instance's PID 1: {first}");
+    assert_eq!(lines[1], "nixos", "the session's user: {first}");
+    assert_eq!(
+        lines[2], "masked",
+        "systemd-binfmt, masked on systemd's command line: {first}"
+    );
+    assert_booted(lines[3], &lines[4..], &results, &err);
+    let (rc, joined, err) = session(&results, "joined");
+    assert_eq!(rc, Some(7), "wsl --: {joined}\n{err}");
+    assert_eq!(joined, "nixos\n<a  b><c\"d><$x><e\\f>", "{err}");
 }
