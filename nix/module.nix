@@ -109,14 +109,32 @@ let
   # (init.cpp:718-731), and writes
   # /bin/wslpath itself (config.cpp:212-216; made here too so it exists for `wsl -e`). Store
   # paths, because /run/current-system is empty until activation.
-  binLinks = {
-    sh = "${pkgs.bashInteractive}/bin/sh";
-    mount = "${pkgs.util-linux}/bin/mount";
-    login = "${pkgs.shadow}/bin/login";
-    wslpath = "/init";
-  };
+  binLinks =
+    {
+      sh = "${pkgs.bashInteractive}/bin/sh";
+      mount = "${pkgs.util-linux}/bin/mount";
+      login = "${pkgs.shadow}/bin/login";
+      wslpath = "/init";
+      # WSL's generated wsl-mnt-guard.service runs /bin/true (src/linux/init/init.cpp:375); a
+      # NixOS /bin has none, so the unit fails with 203/EXEC and the system is degraded
+      # (nix-community/NixOS-WSL issue 1100).
+      true = "${pkgs.coreutils}/bin/true";
+    }
+    // lib.optionalAttrs (cfg.systemd == "native") {
+      # WSL's native boot waits with `systemctl is-system-running | grep` and each user's
+      # session with `systemctl is-active user@UID.service`, through /bin/sh with no PATH
+      # (init.cpp:3574-3601, config.cpp:2719-2805): without them on sh's default PATH each wait
+      # runs into boot.initTimeout and the session says "Failed to start the systemd user
+      # session".
+      systemctl = "${pkgs.systemd}/bin/systemctl";
+      grep = "${pkgs.gnugrep}/bin/grep";
+    };
   # NixOS's own activation makes /bin/sh (the `binsh` snippet, environment.binsh).
   binLinksActivated = removeAttrs binLinks [ "sh" ];
+  # Every link the activation snippet below makes, link to target.
+  activationLinks =
+    lib.mapAttrs' (name: target: lib.nameValuePair "/bin/${name}" target) binLinksActivated
+    // lib.optionalAttrs (cfg.systemd == "native") { "/sbin/init" = paths.init; };
   # Write-then-rename, so a link or a running binary is never missing for an instant.
   linkScript = target: link: ''
     ln -sfn ${target} ${link}.nixos-wsl-tmp
@@ -222,6 +240,14 @@ in
       readOnly = true;
       default = binLinks;
       description = "The links made in /bin (name to target) by the tarball build and the activation.";
+    };
+
+    activationLinks = mkOption {
+      type = types.attrsOf types.str;
+      internal = true;
+      readOnly = true;
+      default = activationLinks;
+      description = "The links the module's activation makes (absolute link path to target), for the declared spec (../nix/spec.nix).";
     };
 
     packages = mkOption {
@@ -343,6 +369,14 @@ in
         fi
       '';
 
+      # WSL's native boot generates the user unit wslg-session (src/linux/init/init.cpp:263-316),
+      # whose ExecStart= run mkdir and ln through /bin/sh with the user manager's PATH: systemd's
+      # compiled-in /usr/local/sbin:...:/bin, where NixOS has neither, so the unit fails (127)
+      # and every user manager is degraded. The user manager's services get the system's PATH.
+      systemd.user.extraConfig = lib.mkIf (cfg.systemd == "native") ''
+        DefaultEnvironment="PATH=/run/wrappers/bin:/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin"
+      '';
+
       # init at its path as a regular file, replaced by rename (a running init is never
       # overwritten in place: ETXTBSY); /sbin/init in native mode; the /bin links WSL expects.
       system.activationScripts.nixos-wsl = {
@@ -354,8 +388,7 @@ in
             chmod 0755 ${paths.init}.nixos-wsl-tmp
             mv -Tf ${paths.init}.nixos-wsl-tmp ${paths.init}
           ''
-          + optionalString (cfg.systemd == "native") (linkScript paths.init "/sbin/init")
-          + concatStrings (mapAttrsToList (name: target: linkScript target "/bin/${name}") binLinksActivated);
+          + concatStrings (mapAttrsToList (link: target: linkScript target link) activationLinks);
       };
     }
   ]);

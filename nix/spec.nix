@@ -110,4 +110,7 @@ in
     )
   );
   initConf = etc."nixos-wsl/init.conf".text or null;
+  # The links the module's own activation snippet makes (/bin/mount, /bin/login, /bin/true,
+  # /sbin/init in native mode, ...: system.activationScripts.nixos-wsl), link to target.
+  activationLinks = if config.wsl.enable then config.wsl.activationLinks else { };
 }

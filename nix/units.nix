@@ -14,6 +14,7 @@
   "tmp.mount"
   "console-getty.service"
   "getty@tty1.service"
+  "autovt@tty1.service"
   "serial-getty@ttyS0.service"
   "systemd-vconsole-setup.service"
   "systemd-remount-fs.service"

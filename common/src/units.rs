@@ -67,6 +67,10 @@ pub const HOSTILE_UNITS: &[HostileUnit] = &[
     ),
     unit("getty@tty1.service", "there is no virtual terminal in WSL"),
     unit(
+        "autovt@tty1.service",
+        "getty@tty1 under the alias logind starts where a virtual terminal exists; a mask of getty@tty1 does not cover it",
+    ),
+    unit(
         "serial-getty@ttyS0.service",
         "never finishes: no serial console in WSL",
     ),

@@ -73,20 +73,10 @@ pub struct Plan {
 /// `/etc/systemd/system` in the unit path (src/basic/path-lookup.c): the masks hold on NixOS,
 /// whose `/etc/systemd/system` is a link into the store that nothing may write into.
 ///
-/// A mask holds for one name only, and a getty has two: logind starts the getty of the active
-/// virtual terminal as `autovt@ttyN.service` (systemd `src/login/logind-seat.c`,
-/// `seat_active_vt_changed` -> `manager_spawn_autovt`), an alias of `getty@.service`
-/// (`units/meson.build`; NixOS links it too), so each masked `getty@ttyN.service` is masked
-/// under that name as well. Unmasked, logind's getty took the VM's shared tty1 at every boot
-/// and sometimes failed, leaving the system `degraded`.
+/// (A mask holds for one name only: logind's `autovt@tty1.service` alias of `getty@tty1` is
+/// therefore in the list under its own name.)
 pub fn masks() -> Vec<CString> {
     hostile_unit_names()
-        .flat_map(|unit| {
-            let alias = unit
-                .strip_prefix("getty@")
-                .map(|instance| format!("autovt@{instance}"));
-            std::iter::once(unit.to_owned()).chain(alias)
-        })
         .filter_map(|unit| CString::new(format!("systemd.mask={unit}")).ok())
         .collect()
 }
@@ -722,11 +712,7 @@ mod tests {
             .iter()
             .map(|m| m.to_string_lossy().into_owned())
             .collect();
-        let gettys = hostile_unit_names()
-            .filter(|u| u.starts_with("getty@"))
-            .count();
-        assert!(gettys > 0);
-        assert_eq!(masks.len(), wsl_common::units::HOSTILE_UNITS.len() + gettys);
+        assert_eq!(masks.len(), wsl_common::units::HOSTILE_UNITS.len());
         assert!(masks.contains(&"systemd.mask=systemd-binfmt.service".to_owned()));
         assert!(masks.contains(&"systemd.mask=getty@tty1.service".to_owned()));
         assert!(masks.contains(&"systemd.mask=autovt@tty1.service".to_owned()));

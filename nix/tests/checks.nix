@@ -41,6 +41,7 @@ let
   s = spec c;
   native = with' { wsl.systemd = "native"; };
   activation = config: config.system.activationScripts.nixos-wsl.text;
+  activationLinksOf = config: attrNames config.wsl.activationLinks;
   etcText = config: name: config.environment.etc.${name}.text;
 
   wslConfWrapper = ''
@@ -132,6 +133,7 @@ in
     expect "enabled /etc entries" (attrNames s.etc) [
       paths.initConfig
       "sudoers"
+      "systemd/user.conf"
       "wsl.conf"
     ]
     ++ expect "/etc/wsl.conf" s.etc."wsl.conf".text wslConfWrapper
@@ -193,6 +195,9 @@ in
 
   modes =
     expectHas "wrapper: wsl.conf" (etcText c "wsl.conf") "[boot]\nsystemd=false\n"
+    # WSL's generated wslg-session user unit runs mkdir and ln with the manager's PATH
+    ++ expectHas "native: the user manager's PATH" (etcText native "systemd/user.conf") ''DefaultEnvironment="PATH=/run/wrappers/bin:/nix/var/nix/profiles/default/bin:/run/current-system/sw/bin"''
+    ++ expectHasNot "wrapper: the user manager's own PATH" (etcText c "systemd/user.conf") "DefaultEnvironment"
     ++ expectHasNot "wrapper: no /sbin/init" (activation c) "/sbin/init"
     ++ expectHas "native: wsl.conf" (etcText native "wsl.conf") "[boot]\nsystemd=true\n"
     ++ expectHas "native: /sbin/init is init" (activation native) "ln -sfn ${paths.init} /sbin/init.nixos-wsl-tmp"
@@ -211,12 +216,32 @@ in
     ++ expectHas "/bin/wslpath" a "ln -sfn /init /bin/wslpath.nixos-wsl-tmp"
     # NixOS makes /bin/sh itself (binsh); the tarball gets it from wsl.binLinks
     ++ expectHasNot "/bin/sh left to NixOS" a "/bin/sh"
+    ++ expectHas "/bin/true" a "ln -sfn /nix/store/00000000000000000000000000000000-coreutils-9.5/bin/true /bin/true.nixos-wsl-tmp"
     ++ expect "links of the tarball" (attrNames c.wsl.binLinks) [
       "login"
       "mount"
       "sh"
+      "true"
       "wslpath"
-    ];
+    ]
+    ++ expect "links of the activation" (activationLinksOf c) [
+      "/bin/login"
+      "/bin/mount"
+      "/bin/true"
+      "/bin/wslpath"
+    ]
+    # WSL's native boot runs systemctl and grep through /bin/sh with no PATH
+    ++ expect "links of the activation, native" (activationLinksOf native) [
+      "/bin/grep"
+      "/bin/login"
+      "/bin/mount"
+      "/bin/systemctl"
+      "/bin/true"
+      "/bin/wslpath"
+      "/sbin/init"
+    ]
+    ++ expect "native: /sbin/init is init" native.wsl.activationLinks."/sbin/init" paths.init
+    ++ expect "the spec's activation links" (spec c).activationLinks c.wsl.activationLinks;
 
   windowsPath =
     expectHas "extraInit appends WSLPATH" c.environment.extraInit ''export PATH="$PATH:$WSLPATH"''
@@ -259,7 +284,9 @@ in
       off = eval [ { system.stateVersion = "25.05"; } ];
     in
     expect "/etc entries without wsl.enable" (attrNames (filterAttrs (_: e: e.enable) off.environment.etc)) [
+      "hosts"
       "sudoers"
+      "systemd/user.conf"
     ]
     ++ expect "disabled units without wsl.enable" (spec off).disabledUnits [ ]
     # The stand-ins for what NixOS's own modules declare (stubs.nix), none of the module's.

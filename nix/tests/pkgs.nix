@@ -17,6 +17,9 @@ let
     stdenv.hostPlatform.system = "x86_64-linux";
     bashInteractive = fakeDerivation "bash-interactive-5.2" // { shellPath = "/bin/bash"; };
     util-linux = fakeDerivation "util-linux-2.40";
+    coreutils = fakeDerivation "coreutils-9.5";
+    systemd = fakeDerivation "systemd-256.10";
+    gnugrep = fakeDerivation "gnugrep-3.11";
     shadow = fakeDerivation "shadow-4.16" // { shellPath = "/bin/nologin"; };
     # The builders keep what they were given, so the tests can read the scripts.
     writeText = name: text: fakeDerivation name // { inherit text; };

@@ -81,6 +81,11 @@ in
       type = types.listOf types.str;
       default = [ ];
     };
+    # nixos/modules/system/boot/systemd/user.nix
+    systemd.user.extraConfig = mkOption {
+      type = types.lines;
+      default = "";
+    };
 
     # nixos/modules/system/etc/etc.nix
     environment.etc = mkOption {
@@ -341,6 +346,18 @@ in
           %wheel	ALL=(ALL:ALL)	${wheelOptions} ALL
         '';
     };
+
+    # networking.nix: /etc/hosts from networking.hosts (its default, localhost).
+    environment.etc.hosts.text = ''
+      127.0.0.1 localhost
+      ::1 localhost
+    '';
+
+    # user.nix: the user manager's configuration, from systemd.user.extraConfig.
+    environment.etc."systemd/user.conf".text = ''
+      [Manager]
+      ${config.systemd.user.extraConfig}
+    '';
 
     system.build.toplevel = pkgs.fakeDerivation "nixos-system-stub";
   };

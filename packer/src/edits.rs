@@ -99,6 +99,19 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         Some(mode) => mode == Systemd::Native,
         None => !declared && edits.distribution.is_some(),
     };
+    // Without --systemd packer keeps the declared mode; one asked for must be the declared one.
+    if let (Some(nixos), Some(_)) = (&nixos, edits.systemd) {
+        warnings.extend(nixos.declared_mode_problem(tree, native));
+    }
+    // A declared wsl.conf of the mode asked for is kept behind packer's `[user] default=root`
+    // (as the module writes it for either mode): its first activation puts it back anyway, and
+    // packer's own native settings (the user as WSL's default, no init) would hold for the
+    // first start only, whose commands would then miss /etc/set-environment.
+    let declared = declared
+        || (edits.distribution.is_none()
+            && nixos
+                .as_ref()
+                .is_some_and(|n| n.declares_mode(tree, native)));
 
     // init itself.
     let init_size = std::fs::metadata(edits.init)
@@ -210,7 +223,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     // uid, LxssInstance.cpp:565-578), while a tree that ships its user names it by
     // [user] default, the one setting WSL applies on every path (below).
     let default_uid = edits.distribution.and_then(|d| d.default_uid);
-    let settings = if native {
+    let settings = if native && !declared {
         // WSL starts `[user] default` for every session without `-u`, after `wsl --import` and
         // `wsl --install` alike, before and after the OOBE (init.cpp:1004-1032; the OOBE's own
         // session too when no oobe.defaultUid overrides it, :676), and mounts the drives and
@@ -1300,6 +1313,58 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_nixos_system_keeps_its_declared_mode_and_is_warned_about_the_other() {
+        // Declared as the module does for native mode.
+        let mut entries = nixos_tree(true);
+        for (path, _, data) in &mut entries {
+            if path == b"nix/store/eeee-etc/etc/wsl.conf" {
+                *data = b"[boot]\nsystemd=true\n[user]\ndefault=root\n".to_vec();
+            }
+        }
+        let tree = MemoryTree(entries);
+        let plan = planned_as(&tree, Some(Systemd::Native), None);
+        let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+        let reading = wsl_conf::Reading::of(conf.as_bytes());
+        // WSL starts root, whose shell (init) gives commands /etc/set-environment, from the
+        // first start on: as the declared wsl.conf that activation puts back.
+        assert_eq!(
+            reading.value("user.default").map(|v| v.0),
+            Some("root"),
+            "{conf}"
+        );
+        assert_eq!(
+            reading.value("boot.systemd").map(|v| v.0),
+            Some("true"),
+            "{conf}"
+        );
+        assert!(
+            !plan.warnings.iter().any(|w| w.contains("systemd mode")),
+            "{:?}",
+            plan.warnings
+        );
+        let init = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"sbin/init")
+            .expect("/sbin/init");
+        assert_eq!(
+            init.meta.kind,
+            Kind::Symlink {
+                target: paths::INIT.as_bytes().to_vec()
+            }
+        );
+
+        let plan = planned_as(&tree, Some(Systemd::Wrapper), None);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("declares the native systemd mode")),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]

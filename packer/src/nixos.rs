@@ -314,6 +314,43 @@ impl Nixos {
     }
 }
 
+impl Nixos {
+    /// Whether the system's declared `/etc/wsl.conf` boots WSL's own systemd
+    /// (`[boot] systemd`, WSL's default false: `init.cpp:2355`); `None` when it declares none.
+    fn declared_native(&self, tree: &dyn Lookup) -> Option<(bool, Vec<u8>)> {
+        let declared = join(&self.system()?.path, b"etc/wsl.conf");
+        let (text, _) = read_through_links(tree, &declared).ok()??;
+        let native = wsl_conf::Reading::of(&text)
+            .value("boot.systemd")
+            .and_then(|(v, _)| wsl_conf::parse_bool(v))
+            .unwrap_or(false);
+        Some((native, declared))
+    }
+
+    /// Whether the system declares a wsl.conf of this mode (`[boot] systemd=true` for native).
+    pub fn declares_mode(&self, tree: &dyn Lookup, native: bool) -> bool {
+        self.declared_native(tree)
+            .is_some_and(|(declared, _)| declared == native)
+    }
+
+    /// A declared `/etc/wsl.conf` comes back at the first activation (setup-etc.pl) with the
+    /// mode the system declares: packing it for the other mode lasts one start only.
+    pub fn declared_mode_problem(&self, tree: &dyn Lookup, native: bool) -> Option<String> {
+        let (declared_native, path) = self.declared_native(tree)?;
+        (declared_native != native).then(|| {
+            let (declared, wanted) = if declared_native {
+                ("native", "wrapper")
+            } else {
+                ("wrapper", "native")
+            };
+            format!(
+                "{}: the system declares the {declared} systemd mode ([boot] systemd={declared_native}), and its first activation puts that wsl.conf in place of packer's {wanted} one: from the next start on WSL boots it in {declared} mode. Declare wsl.systemd = \"{wanted}\" in the system's configuration, or pack it with --systemd {declared}",
+                display(&path)
+            )
+        })
+    }
+}
+
 fn replaced_message(system: &System, shell: &str) -> String {
     format!(
         "the NixOS system {} declares root's shell {shell}: its activation (update-users-groups.pl) writes that into /etc/passwd at the first start and replaces init, so later sessions bypass init, and after `wsl --terminate` (an empty /run) WSL cannot start root's shell at all. Build the system with this toolkit's NixOS module (imports = [ nixos-wsl.nixosModules.default ]; wsl.enable = true;), which declares root's shell as {}, then pack that",
@@ -348,6 +385,18 @@ pub fn findings(tree: &dyn Lookup) -> Vec<Finding> {
     }
     if let Some(problem) = nixos.declared_wsl_conf_problem(tree) {
         out.push(Finding::Error(problem));
+    }
+    // The mode the archive boots in now (packer's /etc/wsl.conf) against the declared one.
+    if let Ok(Some((text, _))) = read_through_links(tree, b"etc/wsl.conf") {
+        let native = wsl_conf::Reading::of(&text)
+            .value("boot.systemd")
+            .and_then(|(v, _)| wsl_conf::parse_bool(v))
+            .unwrap_or(false);
+        out.extend(
+            nixos
+                .declared_mode_problem(tree, native)
+                .map(Finding::Error),
+        );
     }
     out
 }
@@ -534,6 +583,41 @@ mod tests {
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(matches!(&all[0], Finding::Error(e) if e.contains("blocks NixOS's link")));
         assert!(matches!(&all[1], Finding::Error(e) if e.contains("default user \"nixos\"")));
+    }
+
+    #[test]
+    fn a_mode_other_than_the_declared_one_is_reported() {
+        // The bare system declares [boot] systemd=true (native).
+        let tree = MemoryTree(bare(r#"{"users":[{"name":"root","shell":null}]}"#));
+        let nixos = detect(&tree).unwrap().expect("NixOS");
+        assert_eq!(nixos.declared_mode_problem(&tree, true), None);
+        let problem = nixos
+            .declared_mode_problem(&tree, false)
+            .expect("wrapper is not what it declares");
+        assert!(
+            problem.starts_with("/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nixos-25.05/etc/wsl.conf: the system declares the native systemd mode")
+                && problem.contains("wsl.systemd = \"wrapper\"")
+                && problem.contains("--systemd native"),
+            "{problem}"
+        );
+
+        // packer check: the archive's /etc/wsl.conf boots wrapper mode, the declared one native.
+        let mut entries = bare(r#"{"users":[{"name":"root","shell":null}]}"#);
+        entries.extend([
+            dir_entry("etc"),
+            file_entry("etc/wsl.conf", "[user]\ndefault=root\n"),
+        ]);
+        let all = findings(&MemoryTree(entries.clone()));
+        assert!(
+            matches!(&all[..], [Finding::Error(e)] if e.contains("declares the native systemd mode")),
+            "{all:?}"
+        );
+        entries.retain(|(p, _, _)| p != b"etc/wsl.conf");
+        entries.push(file_entry(
+            "etc/wsl.conf",
+            "[boot]\nsystemd=TRUE\n[user]\ndefault=root\n",
+        ));
+        assert!(findings(&MemoryTree(entries)).is_empty());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub enum Variant {
     Nixos,
     /// The same system without the module: root's shell is /run/current-system/sw/bin/bash.
     NixosStock,
+    /// The module system declared with `wsl.systemd = "native"`: its wsl.conf has
+    /// `[boot] systemd=true` and its activation links /sbin/init to init.
+    NixosNative,
     /// The module system as make-system-tarball leaves it, gzip: a `.tar.gz` file (the store
     /// closure and /nix-path-registration only), not a tree.
     NixosTarball,
@@ -98,6 +101,7 @@ impl Variant {
             Variant::Debian => ("TEST_ROOTFS_DEBIAN", "debian"),
             Variant::Nixos => ("TEST_ROOTFS_NIXOS", "nixos"),
             Variant::NixosStock => ("TEST_ROOTFS_NIXOS_STOCK", "nixos-stock"),
+            Variant::NixosNative => ("TEST_ROOTFS_NIXOS_NATIVE", "nixos-native"),
             Variant::NixosTarball => ("TEST_ROOTFS_NIXOS_TARBALL", "nixos-tarball"),
             Variant::NixosTarballXz => ("TEST_ROOTFS_NIXOS_TARBALL_XZ", "nixos-tarball-xz"),
             Variant::DebianArm64 => ("TEST_ROOTFS_DEBIAN_ARM64", "debian-arm64"),

@@ -507,7 +507,35 @@ fn faithful_nixos_keeps_every_program_in_store_paths() {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect()
     };
-    assert_eq!(listing("bin"), ["sh"], "/bin holds only activation's sh");
+    let mut bin = listing("bin");
+    bin.sort();
+    // NixOS's activation makes /bin/sh; the toolkit's module links what WSL runs from /bin
+    // (its activation snippet, nix/module.nix): mount, login, true, and wslpath -> /init.
+    assert_eq!(
+        bin,
+        ["login", "mount", "sh", "true", "wslpath"],
+        "/bin holds activation's sh and the module's links"
+    );
+    for (name, package) in [
+        ("login", "-shadow-"),
+        ("mount", "-util-linux-"),
+        ("true", "-coreutils-"),
+    ] {
+        let target = fs::read_link(root.join("bin").join(name)).expect("a link");
+        let target = target.to_string_lossy();
+        assert!(
+            target.starts_with("/nix/store/") && target.contains(package),
+            "/bin/{name} -> {target}"
+        );
+        assert!(
+            resolve_in(&root, &format!("/bin/{name}")).is_file(),
+            "/bin/{name}"
+        );
+    }
+    assert_eq!(
+        fs::read_link(root.join("bin/wslpath")).expect("a link"),
+        Path::new("/init")
+    );
     assert_eq!(listing("usr"), ["bin"]);
     assert_eq!(listing("usr/bin"), ["env"], "/usr/bin holds only env");
     assert_eq!(
@@ -524,8 +552,6 @@ fn faithful_nixos_keeps_every_program_in_store_paths() {
     for path in [
         "/lib/systemd/systemd",
         "/usr/lib/systemd/systemd",
-        "/bin/login",
-        "/bin/mount",
         "/sbin/init",
         "/usr/sbin/init",
     ] {
@@ -535,7 +561,7 @@ fn faithful_nixos_keeps_every_program_in_store_paths() {
         );
     }
     for dir in DEFAULT_PATH.split(':') {
-        for tool in ["systemctl", "grep", "mount", "sudo", "bash"] {
+        for tool in ["systemctl", "grep", "sudo", "bash"] {
             let path = format!("{dir}/{tool}");
             assert!(
                 resolve_in(&root, &path).symlink_metadata().is_err(),
@@ -580,6 +606,68 @@ fn faithful_nixos_keeps_every_program_in_store_paths() {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o1775);
     assert_eq!(meta.gid(), 30000, "/nix/store is nixbld's");
     assert_store_metadata(&root.join("nix/store"));
+}
+
+/// Without the module /bin holds only activation's sh, as on any NixOS; the module declared
+/// for native mode also links systemctl and grep where WSL's native boot looks for them
+/// (`/bin/sh` with no PATH) and /sbin/init to init.
+#[test]
+fn faithful_nixos_bin_is_what_each_declaration_makes_it() {
+    let listing = |root: &Path, dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(root.join(dir))
+            .map(|d| {
+                d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let stock = wsl_sim::rootfs(Variant::NixosStock);
+    assert_eq!(listing(&stock, "bin"), ["sh"]);
+    for path in ["/bin/login", "/bin/mount", "/sbin/init"] {
+        assert!(
+            resolve_in(&stock, path).symlink_metadata().is_err(),
+            "{path} exists: NixOS has none"
+        );
+    }
+    for dir in DEFAULT_PATH.split(':') {
+        for tool in ["systemctl", "grep", "mount", "sudo", "bash"] {
+            let path = format!("{dir}/{tool}");
+            assert!(
+                resolve_in(&stock, &path).symlink_metadata().is_err(),
+                "{path} is on the stock system's default PATH"
+            );
+        }
+    }
+    let native = wsl_sim::rootfs(Variant::NixosNative);
+    assert_eq!(
+        listing(&native, "bin"),
+        [
+            "grep",
+            "login",
+            "mount",
+            "sh",
+            "systemctl",
+            "true",
+            "wslpath"
+        ]
+    );
+    for (name, package) in [("systemctl", "-systemd-"), ("grep", "-gnugrep-")] {
+        let target = resolve_in(&native, &format!("/bin/{name}"));
+        assert!(
+            target.is_file() && target.to_string_lossy().contains(package),
+            "/bin/{name}: {}",
+            target.display()
+        );
+    }
+    assert_eq!(listing(&native, "sbin"), ["init"]);
+    assert_eq!(
+        fs::read_link(native.join("sbin/init")).expect("a link"),
+        Path::new("/usr/libexec/nixos-wsl/init")
+    );
+    let wsl_conf = fs::read_to_string(resolve_in(&native, "/etc/wsl.conf")).expect("wsl.conf");
+    assert!(wsl_conf.contains("[boot]\nsystemd=true\n"), "{wsl_conf}");
 }
 
 #[test]
@@ -1001,17 +1089,18 @@ fn faithful_nixos_tarballs_hold_the_closure_and_its_registration_only() {
 }
 
 /// The tree boots on its own: `[boot] systemd=true` with a stand-in `/sbin/init` that runs
-/// `activate` and execs the system's systemd (what init does; NixOS has no /sbin/init). Checks
-/// what the toolkit relies on: PID 1 is the store's systemd, the system is `running`, sudo is
-/// the setuid copy in /run/wrappers, and the user manager answers `systemctl --user`.
+/// `activate` and execs the system's systemd (what init does), none of init's masks, on the
+/// module system declared for native mode. Checks what the toolkit relies on: PID 1 is the
+/// store's systemd, the system is `running` (WSL's generated `wsl-mnt-guard.service` runs
+/// `/bin/true`, which the module links: without it the boot ends `degraded`), sudo is the setuid
+/// copy in /run/wrappers, and the user manager answers `systemctl --user` with `running`
+/// (WSL's generated `wslg-session` user unit runs mkdir and ln with the manager's PATH, which
+/// the module sets in native mode).
 #[test]
-#[ignore = "reason: in the simulator re-grounded in WSL's source this native boot (a stand-in \
-            /sbin/init, none of init's masks) ends `degraded`, not `running`; the same system \
-            started through init (masks on systemd's command line) reaches `running`. Which \
-            units fail is issue 12's next step"]
 fn faithful_nixos_boots_to_running_with_wrappers_and_a_user_manager() {
     require_root();
-    let distro = wsl_sim::Distro::from_tree(&wsl_sim::rootfs(Variant::Nixos));
+    let distro = wsl_sim::Distro::from_tree(&wsl_sim::rootfs(Variant::NixosNative));
+    fs::remove_file(distro.path("/sbin/init")).expect("the module's /sbin/init link");
     distro.write(
         "/sbin/init",
         "#!/bin/sh\n/nix/var/nix/profiles/system/activate\n\
@@ -1097,4 +1186,25 @@ fn nixos_system_refuses_a_bad_spec_and_leaves_nothing() {
             .collect();
         assert_eq!(left, [std::ffi::OsString::from("spec.json")], "left behind");
     }
+}
+
+/// The native variant's spec is what the module declares with `wsl.systemd = "native"`
+/// (scripts/lib/nixos-spec-native.nix): regenerate it with scripts/lib/nixos-spec after changing
+/// nix/ (tests/tests/nix_module.rs checks the module variant's the same way).
+#[test]
+fn committed_native_spec_is_what_the_module_declares() {
+    let out = Command::new(repo().join("scripts/lib/nixos-spec"))
+        .env(
+            "NIXOS_SPEC_MODULES",
+            repo().join("scripts/lib/nixos-spec-native.nix"),
+        )
+        .arg("--check")
+        .arg(repo().join("scripts/lib/nixos-spec-module-native.json"))
+        .output()
+        .expect("scripts/lib/nixos-spec runs");
+    assert!(
+        out.status.success(),
+        "{}(run NIXOS_SPEC_MODULES=$PWD/scripts/lib/nixos-spec-native.nix scripts/lib/nixos-spec scripts/lib/nixos-spec-module-native.json)",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

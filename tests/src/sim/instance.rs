@@ -17,10 +17,14 @@ use super::{cgroup, sys};
 
 /// Starts PID 1 for `state`'s distribution and returns once its mounts are in place.
 /// The caller holds the state lock. /etc/wsl.conf is read here, once per instance start
-/// (WslDistributionConfig.cpp:62-68), into the state, where every later step reads it.
+/// (WslDistributionConfig.cpp:62-68), into the state, where every later step reads it. WSL reads
+/// it inside the distribution, so a link (NixOS's `/etc/wsl.conf -> /etc/static/wsl.conf`)
+/// resolves there, not on the host.
 pub fn start(state: &State, name: &str, options: &Options) -> Result<Instance> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot find", "/proc/self/exe", e))?;
-    let conf_text = std::fs::read_to_string(state.distro.join("etc/wsl.conf")).unwrap_or_default();
+    let conf_text = super::import::resolve_in(&state.distro, "/etc/wsl.conf")
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
     let conf_path = state.conf_path();
     std::fs::write(&conf_path, &conf_text).map_err(|e| Error::io("cannot write", &conf_path, e))?;
     state.record_options(options)?;
