@@ -448,6 +448,14 @@ fn set_config_line(text: &str, key: &str, value: &str) -> String {
 
 /// The installer distribution: the installer as root's shell and `/bin/sh`, the payload and
 /// its manifest, and just enough of `/etc` for WSL.
+/// The installer distribution's own wsl.conf. No [boot] key at all: even `systemd=false` makes
+/// Microsoft's validator demand /sbin/init (validate-modern.py); WSL's default is false.
+/// `mountFsTab=false`: WSL runs `/bin/mount -a` at every start (src/linux/init/config.cpp:705-714),
+/// which this tree has neither a mount nor an fstab for, and would print "Processing
+/// /etc/fstab with mount -a failed" at the first start; the payload's own wsl.conf holds from
+/// the next start on.
+const INSTALLER_WSL_CONF: &[u8] = b"[user]\ndefault=root\n[automount]\nmountFsTab=false\n";
+
 pub fn installer_tree(
     installer: &Path,
     payload: &Path,
@@ -507,9 +515,7 @@ pub fn installer_tree(
             format!("root:x:0:0:root:/root:{}\n", paths::INSTALLER).into_bytes(),
         ),
         file("/etc/shadow", 0o640, b"root:*:1:0:99999:7:::\n".to_vec()),
-        // No [boot] key at all: even `systemd=false` makes Microsoft's validator demand
-        // /sbin/init (validate-modern.py); WSL's default is false.
-        file("/etc/wsl.conf", 0o644, b"[user]\ndefault=root\n".to_vec()),
+        file("/etc/wsl.conf", 0o644, INSTALLER_WSL_CONF.to_vec()),
         // What Microsoft's validator requires of every distribution, as the payload has it.
         file(
             paths::WSL_DISTRIBUTION_CONF,
@@ -743,6 +749,17 @@ fn distribution_conf(conf: &DistributionConf, icon: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_installers_wsl_conf_starts_root_without_mount_a_or_a_boot_key() {
+        let reading = wsl_conf::Reading::of(INSTALLER_WSL_CONF);
+        assert_eq!(reading.value("user.default").map(|v| v.0), Some("root"));
+        assert_eq!(
+            reading.value("automount.mountFsTab").map(|v| v.0),
+            Some("false")
+        );
+        assert_eq!(reading.value("boot.systemd"), None);
+    }
 
     #[test]
     fn root_shell_is_replaced_and_remembered() {
