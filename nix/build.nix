@@ -56,6 +56,11 @@ let
     # into /etc/static (nixos/modules/system/etc/setup-etc.pl).
     cp ${config.environment.etc."wsl.conf".source} etc/wsl.conf
     cp ${config.environment.etc.${paths.initConfig}.source} etc/${paths.initConfig}
+    ${optionalString (config.environment.etc ? fstab && config.environment.etc.fstab.enable) ''
+      # WSL runs /bin/mount -a at every start (src/linux/init/config.cpp:705-714), which fails
+      # on a missing fstab and prints so; the declared one (nixos/modules/tasks/filesystems.nix).
+      cp ${config.environment.etc.fstab.source} etc/fstab
+    ''}
     touch etc/NIXOS
   '';
 

@@ -271,6 +271,10 @@ in
     ++ expectHas "wsl.conf in the tarball" prepare "cp /nix/store/00000000000000000000000000000000-etc-wsl.conf etc/wsl.conf"
     ++ expectHas "init.conf in the tarball" prepare "cp /nix/store/00000000000000000000000000000000-etc-init.conf etc/${paths.initConfig}"
     ++ expectHasNot "wrapper: no /sbin/init in the tarball" prepare "sbin/init"
+    ++ expectHasNot "no fstab declared, none copied" prepare "etc/fstab"
+    ++ expectHas "the declared fstab in the tarball (WSL's mount -a)"
+      (with' { environment.etc.fstab.text = "# none\n"; }).system.build.tarball.args.extraCommands.text
+      "cp /nix/store/00000000000000000000000000000000-etc-fstab etc/fstab"
     ++ expectHas "native: /sbin/init in the tarball" nativePrepare "ln -s ${paths.init} sbin/init"
     ++ expectHas "installer through packer" b.installer.script "packer --rootfs ${rootfs}"
     ++ expectHas "installer file" b.installer.script "--out $out/tarball/nixos-wsl-installer.tar.gz"
