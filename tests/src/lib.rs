@@ -109,6 +109,24 @@ impl Variant {
     }
 }
 
+/// `packer --quiet --rootfs <variant's tree> --out OUT --default-user nixos EXTRA...` with the
+/// built packer; packer's stderr (its warnings). Panics, with that stderr, when packer fails.
+pub fn pack_for_nixos_user(variant: Variant, out: &Path, extra: &[&str]) -> String {
+    let output = Command::new(dist_bin("packer"))
+        .arg("--quiet")
+        .arg("--rootfs")
+        .arg(rootfs(variant))
+        .arg("--out")
+        .arg(out)
+        .args(["--default-user", "nixos"])
+        .args(extra)
+        .output()
+        .expect("packer runs");
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "packer {extra:?}: {stderr}");
+    stderr
+}
+
 /// The cached tree of `variant` (read-only: copy it or use [`Distro::from_tree`]); for the
 /// tarball variants, the cached archive.
 pub fn rootfs(variant: Variant) -> PathBuf {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use wsl_sim::{dist_bin, require_root, rootfs, scratch_dir, Distro, Variant};
+use wsl_sim::{dist_bin, require_root, scratch_dir, Distro, Variant};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -19,21 +19,7 @@ fn stderr(out: &Output) -> String {
 }
 
 fn pack(out: &Path, extra: &[&str]) {
-    let output = Command::new(dist_bin("packer"))
-        .arg("--quiet")
-        .arg("--rootfs")
-        .arg(rootfs(Variant::Debian))
-        .arg("--out")
-        .arg(out)
-        .args(["--default-user", "nixos"])
-        .args(extra)
-        .output()
-        .expect("packer runs");
-    assert!(
-        output.status.success(),
-        "packer {extra:?}: {}",
-        stderr(&output)
-    );
+    wsl_sim::pack_for_nixos_user(Variant::Debian, out, extra);
 }
 
 /// `packer check` finds no error in what packer wrote.

@@ -30,19 +30,7 @@ enum Mode {
 /// `packer --default-user nixos` of `variant` into `out`, with `extra` arguments; packer's
 /// stderr (its warnings).
 fn pack(variant: Variant, out: &Path, extra: &[&str]) -> String {
-    let output = Command::new(dist_bin("packer"))
-        .arg("--quiet")
-        .arg("--rootfs")
-        .arg(rootfs(variant))
-        .arg("--out")
-        .arg(out)
-        .args(["--default-user", "nixos"])
-        .args(extra)
-        .output()
-        .expect("packer runs");
-    let (_, stderr) = text(&output);
-    assert!(output.status.success(), "packer {extra:?}: {stderr}");
-    stderr
+    wsl_sim::pack_for_nixos_user(variant, out, extra)
 }
 
 /// `packer check ARCHIVE`: exit status, stdout and stderr.
