@@ -94,10 +94,10 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     // A NixOS system declares its wsl.conf (the module's `wsl.systemd`), which its first
     // activation puts back in place of packer's: without --systemd packer keeps what it
     // declares behind `[user] default=root`, as the module writes it for either mode.
-    let declared = nixos.is_some() && edits.systemd.is_none();
+    let follows_declaration = nixos.is_some() && edits.systemd.is_none();
     let native = match edits.systemd {
         Some(mode) => mode == Systemd::Native,
-        None => !declared && edits.distribution.is_some(),
+        None => !follows_declaration && edits.distribution.is_some(),
     };
     // Without --systemd packer keeps the declared mode; one asked for must be the declared one.
     if let (Some(nixos), Some(_)) = (&nixos, edits.systemd) {
@@ -107,7 +107,7 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     // (as the module writes it for either mode): its first activation puts it back anyway, and
     // packer's own native settings (the user as WSL's default, no init) would hold for the
     // first start only, whose commands would then miss /etc/set-environment.
-    let declared = declared
+    let declared = follows_declaration
         || (edits.distribution.is_none()
             && nixos
                 .as_ref()
