@@ -68,31 +68,27 @@ fn aarch64_init_and_installer_are_aarch64_and_within_the_size_budgets() {
     }
 }
 
-#[test]
-fn aarch64_init_answers_its_command_line_like_the_x86_64_one() {
-    let init = arm_bin("init");
-    let native = dist_bin("init");
-    for args in [
-        &["--version"][..],
-        &["--help"],
-        &["status", "extra"],
-        &["-h"],
-    ] {
-        let arm = emulated(&init, args);
+/// The aarch64 `name` under qemu answers each of `cases` with the x86-64 one's exit code and
+/// output, and a usage error (`usage`) is exit code 2.
+fn answers_like_the_x86_64_one(name: &str, cases: &[&[&str]], usage: &[&str]) {
+    let arm_path = arm_bin(name);
+    let native = dist_bin(name);
+    for args in cases {
+        let arm = emulated(&arm_path, args);
         let x86 = Command::new(&native)
-            .args(args)
+            .args(*args)
             .output()
-            .expect("init runs");
+            .unwrap_or_else(|e| panic!("{name} runs: {e}"));
         assert_eq!(
             arm.status.code(),
             x86.status.code(),
-            "init {args:?}: aarch64 {:?} vs x86-64 {:?}",
+            "{name} {args:?}: aarch64 {:?} vs x86-64 {:?}",
             text(&arm),
             text(&x86)
         );
-        assert_eq!(arm.stdout, x86.stdout, "init {args:?}: different output");
+        assert_eq!(arm.stdout, x86.stdout, "{name} {args:?}: different output");
     }
-    let usage = emulated(&init, &["status", "extra"]);
+    let usage = emulated(&arm_path, usage);
     assert_eq!(
         usage.status.code(),
         Some(2),
@@ -102,33 +98,20 @@ fn aarch64_init_answers_its_command_line_like_the_x86_64_one() {
 }
 
 #[test]
+fn aarch64_init_answers_its_command_line_like_the_x86_64_one() {
+    answers_like_the_x86_64_one(
+        "init",
+        &[&["--version"], &["--help"], &["status", "extra"], &["-h"]],
+        &["status", "extra"],
+    );
+}
+
+#[test]
 fn aarch64_installer_answers_its_command_line_like_the_x86_64_one() {
-    let installer = arm_bin("installer");
-    let native = dist_bin("installer");
-    for args in [&["--version"][..], &["--help"], &["--root"]] {
-        let arm = emulated(&installer, args);
-        let x86 = Command::new(&native)
-            .args(args)
-            .output()
-            .expect("installer runs");
-        assert_eq!(
-            arm.status.code(),
-            x86.status.code(),
-            "installer {args:?}: aarch64 {:?} vs x86-64 {:?}",
-            text(&arm),
-            text(&x86)
-        );
-        assert_eq!(
-            arm.stdout, x86.stdout,
-            "installer {args:?}: different output"
-        );
-    }
-    let usage = emulated(&installer, &["--root"]);
-    assert_eq!(
-        usage.status.code(),
-        Some(2),
-        "usage error: {:?}",
-        text(&usage)
+    answers_like_the_x86_64_one(
+        "installer",
+        &[&["--version"], &["--help"], &["--root"]],
+        &["--root"],
     );
 }
 
