@@ -719,6 +719,21 @@ echo "through /lib: $(cat {t}/lib/modules/{REL}/marker 2>&1)"
 
 /// Runs a bash script in a mount namespace of its own (private: nothing leaks to the host, and
 /// its mounts go with it).
+/// `installer --root t` right after WSL's start in `t` (its mounts and files, [`wsl_start`]),
+/// then [`mounts_report`]: the output, with stdout and stderr as text.
+fn install_after_wsls_start(installer: &Path, t: &Path, shared: bool) -> (Output, String, String) {
+    let out = in_mount_namespace(&format!(
+        "{}{} --root {}\n{}",
+        wsl_start(t, shared),
+        installer.display(),
+        t.display(),
+        mounts_report(t)
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
 fn in_mount_namespace(script: &str) -> Output {
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "bash", "-ec"])
@@ -803,17 +818,7 @@ fn installs_over_the_mounts_and_files_wsl_puts_into_the_installer_distribution()
     for shared in [false, true] {
         let t = dir.join(format!("t-shared-{shared}"));
         copy_tree(&base, &t);
-        let out = in_mount_namespace(&format!(
-            "{}{} --root {}\n{}",
-            wsl_start(&t, shared),
-            installer.display(),
-            t.display(),
-            mounts_report(&t)
-        ));
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
+        let (out, stdout, stderr) = install_after_wsls_start(&installer, &t, shared);
         assert!(out.status.success(), "shared={shared}: {stdout}{stderr}");
         assert_wsl_state(&stdout, &stderr);
         assert!(
@@ -1267,17 +1272,7 @@ fn the_debian_payload_installs_over_wsls_obstacles() {
     );
     let t = dir.join("t");
     copy_tree(&base, &t);
-    let out = in_mount_namespace(&format!(
-        "{}{} --root {}\n{}",
-        wsl_start(&t, false),
-        dist_bin("installer").display(),
-        t.display(),
-        mounts_report(&t)
-    ));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (out, stdout, stderr) = install_after_wsls_start(&dist_bin("installer"), &t, false);
     assert!(out.status.success(), "{variant}: {stdout}{stderr}");
     assert_wsl_state(&stdout, &format!("{variant}: {stderr}"));
     assert_eq!(
@@ -1308,17 +1303,7 @@ fn the_faithful_nixos_payload_installs_over_wsls_obstacles_with_the_modules_left
     let base = packer_dist(&tree, &dir);
     let t = dir.join("t");
     copy_tree(&base, &t);
-    let out = in_mount_namespace(&format!(
-        "{}{} --root {}\n{}",
-        wsl_start(&t, false),
-        dist_bin("installer").display(),
-        t.display(),
-        mounts_report(&t)
-    ));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (out, stdout, stderr) = install_after_wsls_start(&dist_bin("installer"), &t, false);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!("lib/modules/{REL} tmpfs\n"))
