@@ -24,3 +24,15 @@ pub const WSL_DISTRIBUTION_CONF: &str = "/etc/wsl-distribution.conf";
 
 /// Paths inside the distribution that WSL owns: nothing of ours is written under them.
 pub const WSL_OWNED: &[&str] = &["/proc", "/sys", "/dev", "/init", "/run/WSL", "/mnt"];
+
+/// A `.wsl`'s user, held back from `/etc/passwd` by packer (Microsoft's validator expects the
+/// OOBE to create the default user, not the archive to ship it): one passwd line, which init
+/// adds to `/etc/passwd` at the first boot, before systemd and any session, then removes.
+pub const FIRST_BOOT_ACCOUNT: &str = "/etc/nixos-wsl/first-boot-account";
+
+/// The `.wsl`'s OOBE command (`oobe.command`): it marks that WSL now starts `oobe.defaultUid`.
+pub const OOBE_COMMAND: &str = "/usr/libexec/wsl/nixos-wsl-oobe";
+
+/// Written by [`OOBE_COMMAND`]: WSL starts the user by default since the OOBE, so a root
+/// session was asked for (`wsl -u root`) and gets root's real shell.
+pub const OOBE_DONE: &str = "/var/lib/nixos-wsl/oobe-done";

@@ -15,6 +15,7 @@ mod enter;
 mod env;
 mod error;
 mod first_boot;
+mod first_boot_account;
 mod handle;
 mod leftover;
 mod lock;

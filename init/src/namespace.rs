@@ -25,6 +25,7 @@ use wsl_common::units::hostile_unit_names;
 use crate::env::{self, cvar};
 use crate::error::Error;
 use crate::first_boot::{self, Decision};
+use crate::first_boot_account;
 use crate::handle::{self, Found, Handle, Open};
 use crate::readiness::{self, Listener, Outcome};
 use crate::sys::{self, Fork};
@@ -40,6 +41,8 @@ pub trait Steps {
     fn unshare(&mut self) -> io::Result<()>;
     fn make_root_rslave(&mut self) -> io::Result<()>;
     fn mount_proc(&mut self) -> io::Result<()>;
+    /// The `.wsl`'s user held back by packer, into /etc/passwd ([`first_boot_account`]).
+    fn restore_first_boot_account(&mut self);
     /// `nix-store --load-db` (and `nix-env --set` of the system profile) for a bare tarball.
     fn load_registration(
         &mut self,
@@ -91,6 +94,7 @@ pub fn in_child<S: Steps>(steps: &mut S) -> Result<(), (&'static str, io::Error)
 /// What every mode does before systemd, in this order: the bare tarball's database, the
 /// activation, then systemd looked for. Failures of the first two are said and passed over.
 pub fn prepare<S: Steps>(steps: &mut S, plan: &Plan) -> Result<CString, String> {
+    steps.restore_first_boot_account();
     match &plan.first_boot {
         Decision::Nothing => {}
         Decision::Cannot(why) => crate::say!("{why}; the system may not activate"),
@@ -162,6 +166,10 @@ impl Steps for Kernel {
             F::NOSUID | F::NODEV | F::NOEXEC,
             None,
         )?)
+    }
+
+    fn restore_first_boot_account(&mut self) {
+        first_boot_account::restore();
     }
 
     fn load_registration(
@@ -606,6 +614,9 @@ mod tests {
             self.steps.push("mount /proc".into());
             Ok(())
         }
+        fn restore_first_boot_account(&mut self) {
+            self.steps.push("account".into());
+        }
         fn load_registration(
             &mut self,
             nix_store: &str,
@@ -655,7 +666,7 @@ mod tests {
     const SYSTEMD: &str = "/run/current-system/systemd/lib/systemd/systemd";
 
     #[test]
-    fn rslave_before_proc_before_activation_before_systemd_is_looked_for() {
+    fn rslave_before_proc_before_the_account_and_activation_before_systemd_is_looked_for() {
         let mut steps = Record {
             activation: Some("/activate"),
             ..Record::default()
@@ -670,6 +681,7 @@ mod tests {
                 "unshare".to_owned(),
                 "rslave /".into(),
                 "mount /proc".into(),
+                "account".into(),
                 "activate /activate".into(),
                 "find systemd".into(),
                 format!("exec {SYSTEMD} {n}"),
@@ -686,7 +698,7 @@ mod tests {
         };
         let _ = in_new_pid1(&mut steps, &plan(first_boot));
         assert_eq!(
-            steps.steps[2..],
+            steps.steps[3..],
             [
                 "load-db /nix/store/n/bin/nix-store".to_owned(),
                 "profile /nix/store/s".into(),
@@ -729,6 +741,9 @@ mod tests {
         }
         fn mount_proc(&mut self) -> io::Result<()> {
             panic!("/proc mounted although / is still shared")
+        }
+        fn restore_first_boot_account(&mut self) {
+            panic!("/etc/passwd changed although / is still shared")
         }
         fn load_registration(&mut self, _: &str, _: Option<&(String, String)>) -> io::Result<()> {
             panic!("nix-store ran")

@@ -21,9 +21,10 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
     let config = crate::config::load();
     match place::detect() {
         Place::Inside => Err(real_root_shell(&config, login, args)),
-        // WSL started this session itself (native mode). When wsl.conf names another user,
-        // WSL starts that user by default, so a root session was asked for (`wsl -u root`):
-        // root's real shell. Otherwise root is WSL's default and init drops it to the user.
+        // WSL started this session itself (native mode). When wsl.conf names another user, or
+        // a `.wsl`'s OOBE made oobe.defaultUid WSL's default, WSL starts that user by default,
+        // so a root session was asked for (`wsl -u root`): root's real shell. Otherwise root
+        // is WSL's default (an import, or before the OOBE) and init drops it to the user.
         Place::NativeSession if wsl_starts_another_user() => {
             Err(real_root_shell(&config, login, args))
         }
@@ -50,8 +51,12 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
     }
 }
 
-/// Whether `/etc/wsl.conf` makes WSL start a user other than root by default.
+/// Whether WSL starts a user other than root by default: `/etc/wsl.conf` names one, or the
+/// `.wsl`'s OOBE ran (WSL then starts `oobe.defaultUid`, LxssInstance.cpp:565-578).
 fn wsl_starts_another_user() -> bool {
+    if std::path::Path::new(paths::OOBE_DONE).exists() {
+        return true;
+    }
     let text = crate::sys::read_file("/etc/wsl.conf").unwrap_or_default();
     crate::wsl_default_user::is_another_user(&text, |name| {
         crate::user::User::lookup(name, "/bin/sh").is_some()

@@ -148,7 +148,6 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
         .as_deref()
         .is_some_and(|s| nixos::is_init(tree, s));
     let root_shell = old_shell.filter(|_| !shell_was_init);
-    out.push(keep_owner(tree, &passwd_path, 0o644, epoch, passwd.clone()));
 
     // The source's own [user] default, which the wsl.conf below comments out.
     let source_user = wsl_conf::for_toolkit(&source_conf).default_user;
@@ -218,21 +217,71 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let owner = (configured_user != "root")
         .then(|| passwd_ids(&passwd, &configured_user))
         .flatten();
-    // oobe.defaultUid only where asked for (--default-uid): it is for an OOBE that creates the
-    // user (init.cpp:625-676 applies it to the OOBE's session and WSL stores it as the default
-    // uid, LxssInstance.cpp:565-578), while a tree that ships its user names it by
-    // [user] default, the one setting WSL applies on every path (below).
-    let default_uid = edits.distribution.and_then(|d| d.default_uid);
-    let settings = if native && !declared {
+    // A native `.wsl` of a tree that ships its user (not NixOS: its activation makes the
+    // declared users) follows Microsoft's model, which its validator checks: the user is not
+    // in the archive's /etc/passwd ("already has an entry for default uid") and wsl.conf has
+    // no `[user] default` ("discouraged wsl.conf key"). The user's line is held back for init
+    // to add at the first boot (init/src/first_boot_account.rs), before any session, so it
+    // exists after an import too; oobe.defaultUid names it, which WSL makes the default user
+    // once the OOBE's command exits 0 (init.cpp:625-676, LxssInstance.cpp:565-578), and that
+    // command marks it for init. Until then (an import never runs the OOBE, WslClient.cpp:314)
+    // WSL starts root, whose shell, init, drops the session to the user. The drives are the
+    // user's from the first start on through `[automount] options` (WSL mounts them as the
+    // registry's default uid otherwise, root before the OOBE: config.cpp:690-701).
+    // An --oobe-command of the packer's user creates users itself: the tree is kept then.
+    let first_boot_account = edits
+        .distribution
+        .filter(|d| {
+            native
+                && !declared
+                && nixos.is_none()
+                && configured_user != "root"
+                && d.oobe_command.is_none()
+        })
+        .and_then(|_| split_account(&passwd, &configured_user));
+    let passwd = match &first_boot_account {
+        Some((rest, line)) => {
+            add_file(
+                &mut out,
+                &place(tree, &strip(paths::FIRST_BOOT_ACCOUNT))?,
+                0o644,
+                epoch,
+                line.clone(),
+            );
+            add_file(
+                &mut out,
+                &place(tree, &strip(paths::OOBE_COMMAND))?,
+                0o755,
+                epoch,
+                oobe_command_script().into_bytes(),
+            );
+            rest.clone()
+        }
+        None => passwd,
+    };
+    out.push(keep_owner(tree, &passwd_path, 0o644, epoch, passwd.clone()));
+
+    // oobe.defaultUid where asked for (--default-uid), or for the user held back above: it is
+    // for an OOBE that creates the user (init.cpp:625-676 applies it to the OOBE's session and
+    // WSL stores it as the default uid, LxssInstance.cpp:565-578), while a tree that keeps its
+    // user in /etc/passwd names it by [user] default, the one setting WSL applies on every path.
+    let default_uid = edits.distribution.and_then(|d| d.default_uid).or(owner
+        .filter(|_| first_boot_account.is_some())
+        .map(|(uid, _)| uid));
+    let settings = if native && !declared && first_boot_account.is_some() {
+        wsl_conf::Settings {
+            native: true,
+            default_user: None,
+            automount_options: owner
+                .map(|(uid, gid)| wsl_conf::automount_options(&source_conf, uid, gid)),
+        }
+    } else if native && !declared {
         // WSL starts `[user] default` for every session without `-u`, after `wsl --import` and
         // `wsl --install` alike, before and after the OOBE (init.cpp:1004-1032; the OOBE's own
         // session too when no oobe.defaultUid overrides it, :676), and mounts the drives and
         // serves \\wsl.localhost as that user from the instance's start (config.cpp:690-701,
-        // :908; WslCoreInstance.cpp:414). oobe.defaultUid reaches none of that before the first
-        // interactive start of an install, and never after an import. Microsoft's validator
-        // discourages the key ("Found discouraged wsl.conf key"): it expects the OOBE to create
-        // the user, which a tree that ships it does not need. A .wsl whose user is root names
-        // no one (root is WSL's default).
+        // :908; WslCoreInstance.cpp:414). A .wsl whose user is root names no one (root is
+        // WSL's default).
         wsl_conf::Settings {
             native: true,
             default_user: (!(edits.distribution.is_some() && configured_user == "root"))
@@ -342,6 +391,9 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let conf = match edits.distribution {
         Some(conf) => DistributionConf {
             default_uid,
+            oobe_command: conf.oobe_command.clone().or(first_boot_account
+                .as_ref()
+                .map(|_| paths::OOBE_COMMAND.to_owned())),
             ..conf.clone()
         },
         None => DistributionConf {
@@ -677,6 +729,39 @@ fn passwd_ids(passwd: &[u8], user: &str) -> Option<(u32, u32)> {
         let number = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u32>().ok();
         Some((number(fields[2])?, number(fields[3])?))
     })
+}
+
+/// `passwd` without `user`'s line, and that line; `None` when it has no such user.
+fn split_account(passwd: &[u8], user: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut rest = Vec::with_capacity(passwd.len());
+    let mut held = None;
+    for line in passwd.split_inclusive(|&c| c == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let fields: Vec<&[u8]> = body.split(|&c| c == b':').collect();
+        if held.is_none() && fields.len() == 7 && fields[0] == user.as_bytes() {
+            held = Some([body, b"\n"].concat());
+        } else {
+            rest.extend_from_slice(line);
+        }
+    }
+    held.map(|line| (rest, line))
+}
+
+/// The `.wsl`'s `oobe.command` ([`paths::OOBE_COMMAND`]), run by WSL through `/bin/sh -c` as
+/// root; its exit status 0 makes WSL store oobe.defaultUid as the default user.
+fn oobe_command_script() -> String {
+    let done = paths::OOBE_DONE;
+    let dir = done.rsplit_once('/').map_or("/", |(d, _)| d);
+    format!(
+        "#!/bin/sh\n\
+         # WSL's OOBE for this distribution (oobe.command of {conf}), run once as root at the\n\
+         # first interactive start after `wsl --install`. Once it exits 0, WSL starts\n\
+         # oobe.defaultUid by default; the mark tells init that a root session is `wsl -u root`.\n\
+         # The user itself was made at the first boot, from {account}.\n\
+         mkdir -p {dir} && : > {done}\n",
+        conf = paths::WSL_DISTRIBUTION_CONF,
+        account = paths::FIRST_BOOT_ACCOUNT,
+    )
 }
 
 /// Sets root's shell in a passwd file; returns the new text and root's previous shell.
@@ -1098,9 +1183,10 @@ mod tests {
             );
         }
 
-        // A .wsl of a tree that ships its user names it by [user] default too (WSL applies it
-        // after an import and before the OOBE as well), and writes no oobe.defaultUid unless
-        // asked: that is for an OOBE that creates the user.
+        // A .wsl of a tree that ships its user: Microsoft's model. The user is held back
+        // from /etc/passwd for init to add at the first boot, oobe.defaultUid names it, the
+        // OOBE command marks it, and wsl.conf names no one; the drives are the user's through
+        // the source's options with the user's ids.
         let wsl = DistributionConf {
             name: "Debian".into(),
             ..DistributionConf::default()
@@ -1109,15 +1195,40 @@ mod tests {
         let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
         let reading = wsl_conf::Reading::of(conf.as_bytes());
         assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
-        assert_eq!(reading.value("user.default").map(|v| v.0), Some("alice"));
-        // The drives follow [user] default (config.cpp:690-701): the source's options stay.
+        assert_eq!(reading.value("user.default"), None, "{conf}");
         assert_eq!(
             reading.value("automount.options").map(|v| v.0),
-            Some("metadata,uid=5"),
+            Some("metadata,uid=1000,gid=1001"),
             "{conf}"
         );
+        assert_eq!(
+            text_of(&plan, "etc/passwd"),
+            Some(&*format!("root:x:0:0:root:/root:{}\n", paths::INIT))
+        );
+        assert_eq!(
+            text_of(&plan, "etc/nixos-wsl/first-boot-account"),
+            Some("alice:x:1000:1001::/home/alice:/bin/bash\n")
+        );
         let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
-        assert!(!distribution.contains("defaultUid"), "{distribution}");
+        assert!(
+            distribution.contains("command = /usr/libexec/wsl/nixos-wsl-oobe\ndefaultUid = 1000\n"),
+            "{distribution}"
+        );
+        let oobe = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"usr/libexec/wsl/nixos-wsl-oobe")
+            .expect("the OOBE command");
+        assert_eq!(oobe.meta.mode, 0o755);
+        let script = text_of(&plan, "usr/libexec/wsl/nixos-wsl-oobe").expect("script");
+        assert!(
+            script.starts_with("#!/bin/sh\n")
+                && script.ends_with(": > /var/lib/nixos-wsl/oobe-done\n"),
+            "{script}"
+        );
+
+        // An OOBE command of the packer's user creates users itself: the tree's user stays in
+        // /etc/passwd and is named by [user] default, and oobe.defaultUid is what was asked.
         let asked = DistributionConf {
             default_uid: Some(1000),
             oobe_command: Some("/usr/libexec/wsl/oobe".into()),
@@ -1126,9 +1237,14 @@ mod tests {
         let plan = planned_as(&tree, None, Some(&asked));
         let distribution = text_of(&plan, "etc/wsl-distribution.conf").expect("conf");
         assert!(
-            distribution.contains("defaultUid = 1000\n"),
+            distribution.contains("command = /usr/libexec/wsl/oobe\ndefaultUid = 1000\n"),
             "{distribution}"
         );
+        let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
+        let reading = wsl_conf::Reading::of(conf.as_bytes());
+        assert_eq!(reading.value("user.default").map(|v| v.0), Some("alice"));
+        assert!(text_of(&plan, "etc/passwd").is_some_and(|p| p.contains("\nalice:")));
+        assert!(text_of(&plan, "etc/nixos-wsl/first-boot-account").is_none());
     }
 
     #[test]

@@ -137,8 +137,9 @@ fn sessions_are_the_users_inside_systemd(root: &Path) {
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
 
     // `wsl -u root` reaches root's login shell, init, which gives root's real shell (WSL
-    // starts the user by [user] default otherwise): root, inside systemd, with the command
-    // as one argument, the working directory and the exit code kept.
+    // starts the user by default otherwise: [user] default, or oobe.defaultUid after the
+    // OOBE): root, inside systemd, with the command as one argument, the working directory
+    // and the exit code kept.
     let out = run(
         root,
         &[
@@ -220,15 +221,30 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
     let distro = Installed::new(&archive, dir.join("installed"));
     let root = distro.root.clone();
 
+    // The archive ships no user with oobe.defaultUid (Microsoft's validator): init adds the
+    // held-back user at the first boot.
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).expect("passwd");
+    assert!(!passwd.contains("\nnixos:"), "{passwd}");
+    assert!(root.join("etc/nixos-wsl/first-boot-account").exists());
+
     // Before the first interactive start (VS Code's `wsl -e`, `wsl -- CMD`), WSL has run no
-    // OOBE: [user] default already makes the session the user's.
+    // OOBE and starts root, whose shell, init, drops the session to the user.
     let out = run(&root, &["--", "id -un"]);
     assert_eq!(stdout(&out), "nixos\n", "before the OOBE: {}", stderr(&out));
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).expect("passwd");
+    assert_eq!(
+        passwd.matches("\nnixos:x:1000:1000:").count(),
+        1,
+        "the user is added once: {passwd}"
+    );
+    assert!(!root.join("etc/nixos-wsl/first-boot-account").exists());
 
-    // The first interactive start: the OOBE (no command, no oobe.defaultUid) runs, and that
-    // same session runs as [user] default's user, inside systemd.
+    // The first interactive start: the OOBE command runs and exits 0, so WSL makes
+    // oobe.defaultUid (the user) the default and runs that same session as the user, inside
+    // systemd.
     let out = login(&root, "id -un; cat /proc/1/comm\n");
     assert_eq!(stdout(&out), "nixos\nsystemd\n", "{}", stderr(&out));
+    assert!(root.join("var/lib/nixos-wsl/oobe-done").exists());
     sessions_are_the_users_inside_systemd(&root);
 
     terminate(&root);
@@ -244,13 +260,18 @@ fn a_native_wsl_boots_systemd_after_its_oobe_and_again_after_terminate() {
 fn a_native_wsl_imported_without_an_oobe_starts_the_user_too() {
     require_root();
     // `wsl --import` of a .wsl never runs the OOBE (WslClient.cpp:314), so oobe.defaultUid
-    // would never apply there; [user] default does.
+    // never applies and WSL starts root: init (root's shell) drops the session to the user,
+    // whom it added at the first boot; the drives are the user's through automount options.
     let dir = scratch_dir("native-wsl-import");
     let archive = dir.join("Debian.wsl");
     pack(&archive, &["--name", "Debian"]);
     let distro = Distro::import(&archive).expect("import");
     let out = distro.run(&["--", "id -un; cat /proc/1/comm; stat -c %U /mnt/c"]);
     assert_eq!(stdout(&out), "nixos\nsystemd\nnixos\n", "{}", stderr(&out));
+    // Root is reached past root's shell (README: `wsl -u root -e`, or the OOBE command run
+    // once, after which `wsl -u root` is root).
+    let out = distro.run(&["-u", "root", "-e", "id", "-un"]);
+    assert_eq!(stdout(&out), "root\n", "{}", stderr(&out));
 }
 
 #[test]
