@@ -30,6 +30,7 @@ const READ_FILES: &[&[u8]] = &[
     b"etc/shadow",
     b"etc/wsl.conf",
     b"etc/wsl-distribution.conf",
+    b"etc/nixos-wsl/first-boot-account",
 ];
 
 struct Seen {
@@ -393,6 +394,13 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
             &elf,
             false,
         );
+        // What WSL's native boot runs from the tree, as packer warns when it writes one. Not
+        // on NixOS, whose /bin appears at activation.
+        if !matches!(nixos::detect(archive), Ok(Some(_))) {
+            for missing in crate::edits::native_boot_missing(archive) {
+                report.warn(missing);
+            }
+        }
     }
 
     let passwd_text = archive
@@ -416,6 +424,7 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
             &settings,
             passwd_text.as_deref(),
         ));
+        check_default_uid_user(archive, report, &settings, passwd_text.as_deref());
     }
     if let Some(text) = &passwd_text {
         report.add(validator::passwd(text));
@@ -437,6 +446,45 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
         check_units(archive, report);
     }
     check_nixos(archive, report);
+}
+
+/// `oobe.defaultUid` must name someone by the time WSL looks it up (getpwuid per session,
+/// init.cpp:1004-1032, falling back to root): a user the OOBE command creates, init's
+/// first-boot account, or (with the validator's warning) one in /etc/passwd. Not on NixOS,
+/// whose activation makes the declared users.
+fn check_default_uid_user(
+    archive: &Archive,
+    report: &mut Report,
+    settings: &[(String, String, String)],
+    passwd: Option<&[u8]>,
+) {
+    let get = |key: &str| {
+        settings
+            .iter()
+            .find(|(s, k, _)| s == "oobe" && k.eq_ignore_ascii_case(key))
+            .map(|(_, _, v)| v.as_str())
+    };
+    let Some(uid) = get("defaultUid") else { return };
+    if get("command").is_some() || matches!(nixos::detect(archive), Ok(Some(_))) {
+        return;
+    }
+    let has_uid = |text: Option<&[u8]>| {
+        text.is_some_and(|t| {
+            String::from_utf8_lossy(t)
+                .lines()
+                .any(|l| l.split(':').nth(2) == Some(uid))
+        })
+    };
+    let account = archive
+        .0
+        .get(&b"etc/nixos-wsl/first-boot-account"[..])
+        .and_then(|s| s.content.as_deref());
+    if !has_uid(passwd) && !has_uid(account) {
+        report.warn(format!(
+            "oobe.defaultUid {uid} names no user: none in /etc/passwd or {}, and no oobe.command to create one, so WSL starts root after the OOBE",
+            wsl_common::paths::FIRST_BOOT_ACCOUNT
+        ));
+    }
 }
 
 type RootFile<'a> = dyn Fn(&mut Report, &[u8], &[u32]) -> Option<&'a Seen> + 'a;

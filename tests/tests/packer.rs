@@ -713,6 +713,9 @@ fn check_reports_each_problem() {
         ("sparse", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/s', pax={{'GNU.sparse.major': '1'}})"), false),
         ("resolv.conf", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/resolv.conf', b'nameserver 1.1.1.1\\n')"), true),
         ("/sbin/init", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/wsl.conf', b'[boot]\\nsystemd=true\\n')"), false),
+        ("oobe.defaultUid 1000 names no user", "w:gz", &format!("{sh_only}\n    add(t, 'etc/wsl-distribution.conf', b'[oobe]\\ndefaultUid=1000\\n[shortcut]\\nicon=/usr/share/wsl/x.ico\\n')\n    add(t, 'usr/share/wsl/x.ico', b'icon')"), true),
+        // Native systemd with /sbin/init but nothing else WSL's boot runs: warnings only.
+        ("native systemd: /bin/login is missing", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/wsl.conf', b'[boot]\\nsystemd=true\\n')\n    add(t, 'sbin/init', elf, mode=0o755)"), true),
         ("fights WSL", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service', kind=tarfile.SYMTYPE, link='/lib/x')"), true),
         ("password hash", "w:gz", &format!("{sh_ok}\n    add(t, 'etc/shadow', b'root:$6$salt$hash:1::::::\\n', mode=0o640)"), false),
     ];
