@@ -97,7 +97,8 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let follows_declaration = nixos.is_some() && edits.systemd.is_none();
     let native = match edits.systemd {
         Some(mode) => mode == Systemd::Native,
-        None => !follows_declaration && edits.distribution.is_some(),
+        None if follows_declaration => nixos.as_ref().is_some_and(|n| n.declares_mode(tree, true)),
+        None => edits.distribution.is_some(),
     };
     // Without --systemd packer keeps the declared mode; one asked for must be the declared one.
     if let (Some(nixos), Some(_)) = (&nixos, edits.systemd) {
@@ -1419,6 +1420,7 @@ mod tests {
             let reading = wsl_conf::Reading::of(wsl_conf.as_bytes());
             assert_eq!(reading.value("user.default").map(|v| v.0), Some("root"));
             assert_eq!(reading.value("boot.systemd").map(|v| v.0), Some("true"));
+
             // The declared init.conf: copied where there is no /etc, the link kept otherwise.
             let init_conf = text_of(&plan, "etc/nixos-wsl/init.conf");
             if activated {
@@ -1457,7 +1459,7 @@ mod tests {
                 *data = b"[boot]\nsystemd=true\n[user]\ndefault=root\n".to_vec();
             }
         }
-        let tree = MemoryTree(entries);
+        let tree = MemoryTree(entries.clone());
         let plan = planned_as(&tree, Some(Systemd::Native), None);
         let conf = text_of(&plan, "etc/wsl.conf").expect("wsl.conf");
         let reading = wsl_conf::Reading::of(conf.as_bytes());
@@ -1483,6 +1485,27 @@ mod tests {
             .iter()
             .find(|a| a.meta.path == b"sbin/init")
             .expect("/sbin/init");
+        assert_eq!(
+            init.meta.kind,
+            Kind::Symlink {
+                target: paths::INIT.as_bytes().to_vec()
+            }
+        );
+
+        // Without --systemd the declared mode holds: WSL execs /sbin/init, which must be init
+        // even where the tarball links it to NixOS's own stage 2.
+        let mut linked = entries;
+        linked.extend([
+            dir_entry("sbin"),
+            link_entry("sbin/init", &format!("/{SYSTEM}/init")),
+        ]);
+        let plan = planned_as(&MemoryTree(linked), None, None);
+        let init = plan
+            .added
+            .iter()
+            .find(|a| a.meta.path == b"sbin/init")
+            .expect("/sbin/init");
+        assert!(init.replace);
         assert_eq!(
             init.meta.kind,
             Kind::Symlink {
