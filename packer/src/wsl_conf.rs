@@ -24,15 +24,23 @@
 /// What the toolkit needs WSL to read, first in every wsl.conf packer writes: WSL must start
 /// every session as root so that root's shell, init, runs; init then becomes the configured
 /// user (`user` in /etc/nixos-wsl/init.conf).
-pub const HEADER: &str = "\
-# Written by packer (nixos-wsl): WSL starts every session as root so that init, root's shell,
+pub const HEADER: &str = concat!(
+    "# Written by packer (nixos-wsl): WSL starts every session as root so that init, root's shell,
 # runs; init then becomes the user named in /etc/nixos-wsl/init.conf. These lines come first:
 # WSL keeps the first of duplicate keys and stops reading at the first line it cannot parse.
 # Lines below that WSL cannot parse or would ignore are kept as comments starting with #~.
-[user]
-default=root
+",
+    "[user]\ndefault=root\n\n"
+);
 
-";
+/// [`HEADER`]'s comment, the wrapper mode's (its one setting follows).
+const WRAPPER_COMMENT_LINES: usize = 4;
+
+/// Marks a setting of packer's inside a section of the source: Microsoft's validator reads
+/// wsl.conf with Python's configparser, which refuses a section that appears twice
+/// (DuplicateSectionError), so a section the source has gets packer's setting in it, not a
+/// second one in the header. The marked line goes again when packer's output is packed again.
+const INSERTED_MARK: &str = "# packer (nixos-wsl): the next line is packer's";
 
 /// How packer keeps a line WSL must not see: as a comment, text intact.
 const COMMENTED: &str = "#~ ";
@@ -442,45 +450,65 @@ impl Settings {
         }
         keys
     }
+
+    /// Packer's settings as `(section, "key=value")`, in the header's order.
+    fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.native {
+            out.push(("boot", "systemd=true".to_owned()));
+        }
+        if let Some(user) = &self.default_user {
+            out.push(("user", format!("default={}", quote_value(user))));
+        }
+        if let Some(options) = &self.automount_options {
+            out.push(("automount", format!("options={}", quote_value(options))));
+        }
+        out
+    }
 }
 
 /// The first line of every header packer writes; a source starting with it is packer's own
 /// output, whose header (up to its one blank line) is written afresh.
 const HEADER_MARK: &str = "# Written by packer (nixos-wsl)";
 
-/// The header for these settings, ending in the one blank line of the header.
-pub fn header(settings: &Settings) -> String {
-    if *settings == Settings::wrapper() {
+/// The header for these settings, ending in the one blank line of the header, without the
+/// sections in `merged` (their settings go inside the source's own
+/// section of that name, [`INSERTED_MARK`]).
+fn header_without(settings: &Settings, merged: &[&str]) -> String {
+    if *settings == Settings::wrapper() && merged.is_empty() {
         return HEADER.to_owned();
     }
-    let mut out = String::from(HEADER_MARK);
-    if settings.native {
-        out.push_str(
-            ": WSL boots systemd itself (/sbin/init is init, which prepares the\n\
-             # system and execs systemd), and sessions start as the default user, inside systemd.\n",
-        );
-        if settings.automount_options.is_some() {
-            out.push_str("# [automount] options give the Windows drives to the user from the first start on.\n");
+    let mut out = String::new();
+    if *settings == Settings::wrapper() {
+        for line in HEADER.split_inclusive('\n').take(WRAPPER_COMMENT_LINES) {
+            out.push_str(line);
         }
     } else {
+        out.push_str(HEADER_MARK);
+        if settings.native {
+            out.push_str(
+                ": WSL boots systemd itself (/sbin/init is init, which prepares the\n\
+                 # system and execs systemd), and sessions start as the default user, inside systemd.\n",
+            );
+            if settings.automount_options.is_some() {
+                out.push_str("# [automount] options give the Windows drives to the user from the first start on.\n");
+            }
+        } else {
+            out.push_str(
+                ": WSL starts every session as root so that init, root's shell,\n\
+                 # runs; init then becomes the user named in /etc/nixos-wsl/init.conf. [automount] options\n\
+                 # give the Windows drives to that user (WSL would mount them as root, the default user).\n",
+            );
+        }
         out.push_str(
-            ": WSL starts every session as root so that init, root's shell,\n\
-             # runs; init then becomes the user named in /etc/nixos-wsl/init.conf. [automount] options\n\
-             # give the Windows drives to that user (WSL would mount them as root, the default user).\n",
+            "# These lines come first: WSL keeps the first of duplicate keys and stops reading at the first line it cannot parse.\n\
+             # Lines below that WSL cannot parse or would ignore are kept as comments starting with #~.\n",
         );
     }
-    out.push_str(
-        "# These lines come first: WSL keeps the first of duplicate keys and stops reading at the first line it cannot parse.\n\
-         # Lines below that WSL cannot parse or would ignore are kept as comments starting with #~.\n",
-    );
-    if settings.native {
-        out.push_str("[boot]\nsystemd=true\n");
-    }
-    if let Some(user) = &settings.default_user {
-        out.push_str(&format!("[user]\ndefault={}\n", quote_value(user)));
-    }
-    if let Some(options) = &settings.automount_options {
-        out.push_str(&format!("[automount]\noptions={}\n", quote_value(options)));
+    for (section, line) in settings.entries() {
+        if !merged.contains(&section) {
+            out.push_str(&format!("[{section}]\n{line}\n"));
+        }
     }
     out.push('\n');
     out
@@ -528,7 +556,7 @@ pub fn for_toolkit(source: &[u8]) -> Rewrite {
     for_toolkit_with(source, &Settings::wrapper())
 }
 
-/// [`header`] first, then the source's text with the lines that would undo it or that WSL
+/// [`header_without`] first, then the source's text with the lines that would undo it or that WSL
 /// cannot read kept as `#~ ` comments: invalid lines (so the settings after them apply),
 /// every `[user] default` (its user goes to init.conf), the keys the header sets, later
 /// duplicates of a key (WSL ignores them; the validator rejects them), keys before any section
@@ -536,10 +564,7 @@ pub fn for_toolkit(source: &[u8]) -> Rewrite {
 /// land in the section before). Everything else is kept byte for byte. Packing packer's own
 /// output again gives the same text.
 pub fn for_toolkit_with(source: &[u8], settings: &Settings) -> Rewrite {
-    let mut rewrite = Rewrite {
-        text: header(settings).into_bytes(),
-        ..Rewrite::default()
-    };
+    let mut rewrite = Rewrite::default();
     let body = if source.starts_with(HEADER_MARK.as_bytes()) {
         source
             .windows(2)
@@ -560,12 +585,38 @@ pub fn for_toolkit_with(source: &[u8], settings: &Settings) -> Rewrite {
         }
         None => body,
     };
-    let lines = lines(body);
+    let body = without_inserted(body);
+    let lines = lines(&body);
     let physical: Vec<&[u8]> = body.split_inclusive(|&c| c == b'\n').collect();
+    // Packer's settings go inside the first section of their name the source has (written
+    // exactly so: configparser's section names are case-sensitive), else in the header.
+    let entries = settings.entries();
+    let mut merge_at: Vec<(usize, &'static str)> = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        if let LineKind::Section(name) = &line.kind {
+            if let Some((section, _)) = entries.iter().find(|(s, _)| s == name) {
+                if !merge_at.iter().any(|(_, s)| s == section) {
+                    merge_at.push((at, section));
+                }
+            }
+        }
+    }
+    let merged: Vec<&str> = merge_at.iter().map(|(_, s)| *s).collect();
+    rewrite.text = header_without(settings, &merged).into_bytes();
     let mut seen: Vec<String> = Vec::new();
+    let mut sections_seen: Vec<&str> = Vec::new();
     // Keys after a section header WSL cannot parse would land in the section before it.
     let mut orphaned_by: Option<usize> = None;
-    for line in &lines {
+    for (at, line) in lines.iter().enumerate() {
+        if let LineKind::Section(name) = &line.kind {
+            if sections_seen.contains(&name.as_str()) {
+                rewrite.notes.push(format!(
+                    "line {}: [{name}] again: Microsoft's validator cannot read a section twice (Python's configparser stops with DuplicateSectionError); merge the two",
+                    line.first
+                ));
+            }
+            sections_seen.push(name);
+        }
         let first_text = physical.get(line.first - 1).copied().unwrap_or_default();
         let why = match &line.kind {
             LineKind::Invalid(why) => {
@@ -636,8 +687,30 @@ pub fn for_toolkit_with(source: &[u8], settings: &Settings) -> Rewrite {
                 .notes
                 .push(format!("line {}: commented out: {why}", line.first));
         }
+        if let Some((_, section)) = merge_at.iter().find(|(a, _)| *a == at) {
+            for (_, setting) in entries.iter().filter(|(s, _)| s == section) {
+                rewrite
+                    .text
+                    .extend_from_slice(format!("{INSERTED_MARK}\n{setting}\n").as_bytes());
+            }
+        }
     }
     rewrite
+}
+
+/// `body` without the settings an earlier packing put inside its sections ([`INSERTED_MARK`]
+/// and the line after it): they are written afresh.
+fn without_inserted(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut physical = body.split_inclusive(|&c| c == b'\n');
+    while let Some(line) = physical.next() {
+        if line.strip_suffix(b"\n").unwrap_or(line) == INSERTED_MARK.as_bytes() {
+            physical.next();
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -674,6 +747,20 @@ pub fn findings(text: &[u8], init_is_root_shell: bool) -> Vec<Finding> {
                 "{text}: what follows never applies: {}",
                 lost.join(", ")
             )));
+        }
+    }
+    // Microsoft's validator reads the whole file with Python's configparser, which stops at
+    // a section written twice (exactly: its section names are case-sensitive).
+    let mut sections: Vec<(&str, usize)> = Vec::new();
+    for line in &reading.lines {
+        if let LineKind::Section(name) = &line.kind {
+            match sections.iter().find(|(n, _)| n == name) {
+                Some((_, first)) => out.push(Finding::Error(format!(
+                    "/etc/wsl.conf line {}: [{name}] again (first on line {first}): Microsoft's validator cannot read a section twice (Python's configparser: DuplicateSectionError)",
+                    line.first
+                ))),
+                None => sections.push((name, line.first)),
+            }
         }
     }
     let mut first_of: Vec<(String, usize, String)> = Vec::new();
@@ -855,10 +942,98 @@ mod tests {
         let rewrite = for_toolkit(b"default=eve\n[a]\nk = 1\\\n2\n[user]\ndefault=x \\q\nlast");
         assert_eq!(
             String::from_utf8_lossy(&rewrite.text),
-            format!("{HEADER}#~ default=eve\n[a]\nk = 1\\\n2\n[user]\n#~ default=x \\q\n#~ last\n")
+            format!(
+                "{}\n#~ default=eve\n[a]\nk = 1\\\n2\n[user]\n{INSERTED_MARK}\ndefault=root\n#~ default=x \\q\n#~ last\n",
+                HEADER.strip_suffix("[user]\ndefault=root\n\n").unwrap_or_default()
+            )
         );
         assert_eq!(rewrite.default_user, None, "neither is a [user] default");
         assert_eq!(for_toolkit(b"").text, HEADER.as_bytes());
+    }
+
+    /// Python's configparser (Microsoft's validator) stops at a section written twice.
+    fn sections_are_unique(text: &[u8]) -> bool {
+        let mut seen = Vec::new();
+        lines(text).into_iter().all(|line| match line.kind {
+            LineKind::Section(name) if seen.contains(&name) => false,
+            LineKind::Section(name) => {
+                seen.push(name);
+                true
+            }
+            _ => true,
+        })
+    }
+
+    #[test]
+    fn packers_settings_go_inside_the_sections_the_source_has() {
+        // What the NixOS module declares, packed in wrapper mode with the user's drive options,
+        // and a native packing of a source with [boot] and [automount] of its own.
+        let source = b"# Written by NixOS\n[automount]\noptions=metadata,uid=1000,gid=100\n[boot]\nsystemd=false\ncommand=echo hi\n[user]\ndefault=root\n";
+        let wrapper = Settings {
+            automount_options: Some("metadata,uid=1000,gid=100".into()),
+            ..Settings::wrapper()
+        };
+        let native = Settings {
+            native: true,
+            default_user: Some("nixos".into()),
+            automount_options: Some("uid=1000,gid=100".into()),
+        };
+        for settings in [Settings::wrapper(), wrapper, native] {
+            let rewrite = for_toolkit_with(source, &settings);
+            assert!(
+                sections_are_unique(&rewrite.text),
+                "{}",
+                String::from_utf8_lossy(&rewrite.text)
+            );
+            let reading = Reading::of(&rewrite.text);
+            assert_eq!(reading.stop, None);
+            let expect_user = settings.default_user.as_deref();
+            assert_eq!(reading.value("user.default").map(|v| v.0), expect_user);
+            assert_eq!(
+                reading.value("boot.systemd").map(|v| v.0),
+                Some(if settings.native { "true" } else { "false" })
+            );
+            assert_eq!(
+                reading.value("boot.command").map(|v| v.0),
+                Some("echo hi"),
+                "the source's other settings of the section stay"
+            );
+            let options = settings.automount_options.as_deref();
+            assert_eq!(
+                reading.value("automount.options").map(|v| v.0),
+                options.or(Some("metadata,uid=1000,gid=100"))
+            );
+            // Packing packer's own output again changes nothing.
+            let again = for_toolkit_with(&rewrite.text, &settings);
+            assert_eq!(
+                String::from_utf8_lossy(&again.text),
+                String::from_utf8_lossy(&rewrite.text)
+            );
+        }
+        // A section the source itself repeats is named (the validator cannot read it), and
+        // packer check calls it an error.
+        let rewrite = for_toolkit(b"[network]\nhostname=a\n[network]\ngenerateHosts=false\n");
+        assert!(
+            rewrite
+                .notes
+                .iter()
+                .any(|n| n.contains("line 3: [network] again")),
+            "{:?}",
+            rewrite.notes
+        );
+        assert!(
+            findings(&rewrite.text, false).iter().any(|f| matches!(
+                f,
+                Finding::Error(e) if e.contains("[network] again")
+            )),
+            "{:?}",
+            findings(&rewrite.text, false)
+        );
+        assert!(
+            findings(&for_toolkit_with(source, &Settings::wrapper()).text, false)
+                .iter()
+                .all(|f| !matches!(f, Finding::Error(_)))
+        );
     }
 
     #[test]
@@ -907,9 +1082,21 @@ mod tests {
         assert!(has(
             "E /etc/wsl.conf line 2: WSL starts sessions as \"nixos\""
         ));
-        assert_eq!(all.len(), 6, "{all:#?}");
-        assert!(findings(&for_toolkit(text).text, true)
-            .iter()
-            .all(|f| matches!(f, Finding::Warning(_))));
+        assert!(has(
+            "E /etc/wsl.conf line 6: [boot] again (first on line 3): Microsoft's validator"
+        ));
+        assert_eq!(all.len(), 7, "{all:#?}");
+        // Packed, the only error left is the source's own second [boot], which packer names.
+        let packed = for_toolkit(text);
+        let errors: Vec<_> = findings(&packed.text, true)
+            .into_iter()
+            .filter(|f| matches!(f, Finding::Error(_)))
+            .collect();
+        assert!(
+            errors.len() == 1
+                && matches!(&errors[0], Finding::Error(e) if e.contains("[boot] again")),
+            "{errors:?}"
+        );
+        assert!(packed.notes.iter().any(|n| n.contains("[boot] again")));
     }
 }

@@ -231,18 +231,31 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
     let dir = scratch_dir("validator");
     let debian = rootfs(Variant::Debian);
     let arm64 = rootfs(Variant::DebianArm64);
+    let nixos = rootfs(Variant::Nixos);
+    let nixos_native = rootfs(Variant::NixosNative);
     let archives: Vec<(PathBuf, bool)> = vec![
         (dir.join("debian.wsl"), false),
         (dir.join("debian-rootfs.tar.gz"), false),
         (dir.join("debian-installer.tar.gz"), false),
         (dir.join("arm64.wsl"), true),
         (dir.join("debian-root.wsl"), false),
+        // The faithful NixOS system of the module, in each mode and format the tests boot.
+        (dir.join("nixos.wsl"), false),
+        (dir.join("nixos-rootfs.tar.gz"), false),
+        (dir.join("nixos-installer.tar.gz"), false),
+        (dir.join("nixos-native.wsl"), false),
+        (dir.join("nixos-native-rootfs.tar.gz"), false),
     ];
     pack(&debian, &archives[0].0, &[]);
     pack(&debian, &archives[1].0, &["--format", "rootfs"]);
     pack(&debian, &archives[2].0, &["--format", "installer"]);
     pack(&arm64, &archives[3].0, &[]);
     pack_as_root(&debian, &archives[4].0);
+    pack(&nixos, &archives[5].0, &[]);
+    pack(&nixos, &archives[6].0, &["--format", "rootfs"]);
+    pack(&nixos, &archives[7].0, &["--format", "installer"]);
+    pack(&nixos_native, &archives[8].0, &[]);
+    pack(&nixos_native, &archives[9].0, &["--format", "rootfs"]);
 
     let validator = validator();
     if let Err(why) = &validator {
@@ -268,7 +281,7 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
         // first boot with oobe.defaultUid naming it and no [user] default (or root, WSL's
         // default, named nowhere): no warning from either tool.
         let both = || side_by_side(theirs.as_deref().unwrap_or_default(), &ours);
-        if name.ends_with(".wsl") {
+        if name.ends_with(".wsl") && name.starts_with("debian") || name == "arm64.wsl" {
             assert!(
                 warnings(&ours).is_empty()
                     && theirs.as_ref().is_none_or(|t| warnings(t).is_empty()),
