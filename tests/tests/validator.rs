@@ -239,6 +239,7 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
         (dir.join("debian-installer.tar.gz"), false),
         (dir.join("arm64.wsl"), true),
         (dir.join("debian-root.wsl"), false),
+        (dir.join("debian-icon.wsl"), false),
         // The faithful NixOS system of the module, in each mode and format the tests boot.
         (dir.join("nixos.wsl"), false),
         (dir.join("nixos-rootfs.tar.gz"), false),
@@ -251,11 +252,31 @@ fn packer_check_reports_everything_microsofts_validator_reports() {
     pack(&debian, &archives[2].0, &["--format", "installer"]);
     pack(&arm64, &archives[3].0, &[]);
     pack_as_root(&debian, &archives[4].0);
-    pack(&nixos, &archives[5].0, &[]);
-    pack(&nixos, &archives[6].0, &["--format", "rootfs"]);
-    pack(&nixos, &archives[7].0, &["--format", "installer"]);
-    pack(&nixos_native, &archives[8].0, &[]);
-    pack(&nixos_native, &archives[9].0, &["--format", "rootfs"]);
+    // An icon of one's own (--icon), here the default one taken out of the first archive.
+    let icon = dir.join("mine.ico");
+    let out = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archives[0].0)
+        .arg("-O")
+        .arg("usr/share/wsl/nixos-wsl.ico")
+        .output()
+        .expect("tar runs");
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "{:?}",
+        text(&out)
+    );
+    fs::write(&icon, &out.stdout).expect("icon");
+    pack(
+        &debian,
+        &archives[5].0,
+        &["--icon", &icon.to_string_lossy()],
+    );
+    pack(&nixos, &archives[6].0, &[]);
+    pack(&nixos, &archives[7].0, &["--format", "rootfs"]);
+    pack(&nixos, &archives[8].0, &["--format", "installer"]);
+    pack(&nixos_native, &archives[9].0, &[]);
+    pack(&nixos_native, &archives[10].0, &["--format", "rootfs"]);
 
     let validator = validator();
     if let Err(why) = &validator {
