@@ -340,9 +340,9 @@ const FAILS_UNDER_EMULATION: &[(&str, &str)] = &[
     ),
 ];
 
-/// What the emulated WSL session does, in one user namespace: each step is one `wsl-sim run`
-/// (`wsl -d`), its stdout, stderr and exit code in OUT/STEP.{out,err,rc}.
-const SESSIONS: &str = r#"
+/// Every session script's start: its arguments and `step NAME ARGS...`, one `wsl-sim run`
+/// (`wsl -d`) with its stdout, stderr and exit code in OUT/NAME.{out,err,rc}.
+const SESSION_STEPS: &str = r#"
 set -u
 d=$1 name=$2 sim=$3 out=$4 init=$5
 step() {
@@ -350,6 +350,21 @@ step() {
   "$sim" run "$d" --name "$name" "$@" </dev/null >"$out/$n.out" 2>"$out/$n.err"
   echo $? >"$out/$n.rc"
 }
+"#;
+
+/// Every session script's end: `wsl --terminate`, then why units failed, from the journal the
+/// instance left in the tree (as root, no session), for the units the `first` step listed
+/// after its four lines.
+const SESSION_END: &str = r#"
+"$sim" terminate "$d"
+for u in $(tail -n +5 "$out/first.out"); do
+  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
+done >"$out/journal.out" 2>"$out/journal.err"
+"#;
+
+/// What the emulated WSL session does, in one user namespace (between [`SESSION_STEPS`] and
+/// [`SESSION_END`]).
+const SESSIONS: &str = r#"
 step wsl_ns -e /bin/sh -c 'readlink /proc/self/ns/pid'
 step first -- 'cat /proc/1/comm; readlink /proc/self/ns/pid; id -un; systemctl is-system-running --wait; systemctl --failed --no-legend --plain | cut -d" " -f1'
 step args -e "$init" -c 'id -un; printf "<%s>" "$0" "$@"; exit 42' zero 'a  b' 'c"d' '$x' 'e\f' 'ü' ''
@@ -360,11 +375,6 @@ echo $? >"$out/login.rc"
 step systemds -e /bin/sh -c 'n=0; for s in /proc/[0-9]*/status; do
   if grep -q "^Name:[[:space:]]*systemd$" "$s" 2>/dev/null &&
      grep "^NSpid:" "$s" 2>/dev/null | awk "{exit !(\$NF == 1)}"; then n=$((n+1)); fi; done; echo $n'
-"$sim" terminate "$d"
-# Why units failed, from the journal the instance left in the tree (as root, no session).
-for u in $(tail -n +5 "$out/first.out"); do
-  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
-done >"$out/journal.out" 2>"$out/journal.err"
 "#;
 
 /// One step of [`SESSIONS`]: exit code, stdout, stderr (the code is None when it never ran).
@@ -406,7 +416,7 @@ fn in_emulation(script: &str, args: &[&Path], log: &Path, limit: Duration) -> Op
 
 /// The arm64 Debian tree packed with the aarch64 init (`packer --format rootfs --default-user
 /// nixos`, plus `pack_args`), imported on the host as `wsl-sim import` does, `configure`d, then
-/// `script` run on it in the emulation (arguments: the tree, the distribution's name, wsl-sim,
+/// `script` (its steps, between [`SESSION_STEPS`] and [`SESSION_END`]) run on it in the emulation (arguments: the tree, the distribution's name, wsl-sim,
 /// the results folder, init's path), at most 30 minutes. Returns the results folder and the
 /// emulation's log; the distribution is removed when the returned value drops.
 fn boot_under_emulation(
@@ -439,7 +449,7 @@ fn boot_under_emulation(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let code = in_emulation(
-        script,
+        &format!("{SESSION_STEPS}{script}{SESSION_END}"),
         &[
             distro.dir(),
             &name,
@@ -558,20 +568,8 @@ fn aarch64_init_boots_the_arm64_systemd_under_emulation_and_runs_commands_as_the
 /// Native mode's sessions: WSL boots init as `/sbin/init` (PID 1 of the instance), init execs
 /// systemd with the masks on its command line, and sessions run as the default user.
 const NATIVE_SESSIONS: &str = r#"
-set -u
-d=$1 name=$2 sim=$3 out=$4
-step() {
-  local n=$1; shift
-  "$sim" run "$d" --name "$name" "$@" </dev/null >"$out/$n.out" 2>"$out/$n.err"
-  echo $? >"$out/$n.rc"
-}
 step first -- 'cat /proc/1/comm; id -un; systemctl show -p LoadState --value systemd-binfmt.service; systemctl is-system-running --wait; systemctl --failed --no-legend --plain | cut -d" " -f1'
 step joined -- "id -un; printf '<%s>' 'a  b' 'c\"d' '\$x' 'e\\f'; exit 7"
-"$sim" terminate "$d"
-# Why units failed, from the journal the instance left in the tree (as root, no session).
-for u in $(tail -n +5 "$out/first.out"); do
-  echo "== $u"; chroot "$d" /bin/journalctl --no-pager -o cat -u "$u" | tail -n 6
-done >"$out/journal.out" 2>"$out/journal.err"
 "#;
 
 /// The same tree packed for native mode (`--systemd native`: `[boot] systemd=true`, init as
