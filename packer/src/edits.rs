@@ -218,6 +218,12 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let owner = (configured_user != "root")
         .then(|| passwd_ids(&passwd, &configured_user))
         .flatten();
+    // NixOS makes its declared users at activation; any other tree must have the user.
+    if nixos.is_none() && configured_user != "root" && owner.is_none() {
+        warnings.push(format!(
+            "the user {configured_user} is not in the tree's /etc/passwd: neither WSL nor init can start them (add the user to the tree, or pick one with --default-user)"
+        ));
+    }
     // A native `.wsl` of a tree that ships its user (not NixOS: its activation makes the
     // declared users) follows Microsoft's model, which its validator checks: the user is not
     // in the archive's /etc/passwd ("already has an entry for default uid") and wsl.conf has
@@ -1246,6 +1252,40 @@ mod tests {
         assert_eq!(reading.value("user.default").map(|v| v.0), Some("alice"));
         assert!(text_of(&plan, "etc/passwd").is_some_and(|p| p.contains("\nalice:")));
         assert!(text_of(&plan, "etc/nixos-wsl/first-boot-account").is_none());
+    }
+
+    #[test]
+    fn a_user_the_tree_does_not_have_is_warned_about() {
+        let tree = debian_like();
+        let init = std::env::current_exe().expect("test binary");
+        let plan = plan(
+            &tree,
+            &RootfsEdits {
+                init: &init,
+                default_user: Some("bob"),
+                systemd: None,
+                epoch: 1,
+                distribution: None,
+                name: "Debian",
+            },
+        )
+        .expect("plan");
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("the user bob is not in the tree's /etc/passwd")),
+            "{:?}",
+            plan.warnings
+        );
+        let plan = planned_as(&tree, None, None);
+        assert!(
+            !plan
+                .warnings
+                .iter()
+                .any(|w| w.contains("is not in the tree")),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]
