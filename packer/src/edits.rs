@@ -215,8 +215,15 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     };
 
     // /etc/wsl.conf: the toolkit's settings first, where WSL reads them; the rest kept.
+    // A tree packed as a `.wsl` below and not booted since holds its user back already.
+    let held_already = read_through_links(tree, &strip(paths::FIRST_BOOT_ACCOUNT))?
+        .map(|(line, _)| line)
+        .filter(|line| passwd_ids(line, &configured_user).is_some());
     let owner = (configured_user != "root")
-        .then(|| passwd_ids(&passwd, &configured_user))
+        .then(|| {
+            passwd_ids(&passwd, &configured_user)
+                .or_else(|| passwd_ids(held_already.as_deref()?, &configured_user))
+        })
         .flatten();
     // NixOS makes its declared users at activation; any other tree must have the user.
     if nixos.is_none() && configured_user != "root" && owner.is_none() {
@@ -245,7 +252,10 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
                 && configured_user != "root"
                 && d.oobe_command.is_none()
         })
-        .and_then(|_| split_account(&passwd, &configured_user));
+        .and_then(|_| {
+            split_account(&passwd, &configured_user)
+                .or_else(|| Some((passwd.clone(), held_already.clone()?)))
+        });
     let passwd = match &first_boot_account {
         Some((rest, line)) => {
             add_file(
@@ -1232,6 +1242,33 @@ mod tests {
             script.starts_with("#!/bin/sh\n")
                 && script.ends_with(": > /var/lib/nixos-wsl/oobe-done\n"),
             "{script}"
+        );
+
+        // Packing that tree again (an extracted .wsl never booted) gives the same edits.
+        let mut again = tree.0.clone();
+        for added in &plan.added {
+            if let Content::Bytes(data) = &added.content {
+                again.retain(|(p, _, _)| *p != added.meta.path);
+                let path = String::from_utf8_lossy(&added.meta.path).into_owned();
+                again.push(file_entry(&path, &String::from_utf8_lossy(data)));
+            }
+        }
+        let replan = planned_as(&MemoryTree(again), None, Some(&wsl));
+        for path in [
+            "etc/passwd",
+            "etc/wsl.conf",
+            "etc/wsl-distribution.conf",
+            "etc/nixos-wsl/first-boot-account",
+        ] {
+            assert_eq!(text_of(&replan, path), text_of(&plan, path), "{path}");
+        }
+        assert!(
+            !replan
+                .warnings
+                .iter()
+                .any(|w| w.contains("is not in the tree")),
+            "{:?}",
+            replan.warnings
         );
 
         // An OOBE command of the packer's user creates users itself: the tree's user stays in
