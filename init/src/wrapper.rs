@@ -51,13 +51,14 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
     }
 }
 
-/// Whether WSL starts a user other than root by default: `/etc/wsl.conf` names one, or the
-/// `.wsl`'s OOBE ran (WSL then starts `oobe.defaultUid`, LxssInstance.cpp:565-578).
+/// Whether WSL starts a user other than root by default: `/etc/wsl.conf`, as WSL read it at
+/// this instance's start, names one, or the `.wsl`'s OOBE ran (WSL then starts
+/// `oobe.defaultUid`, LxssInstance.cpp:565-578).
 fn wsl_starts_another_user() -> bool {
     if std::path::Path::new(paths::OOBE_DONE).exists() {
         return true;
     }
-    let text = crate::sys::read_file("/etc/wsl.conf").unwrap_or_default();
+    let text = crate::wsl_default_user::as_read_at_start();
     crate::wsl_default_user::is_another_user(&text, |name| {
         crate::user::User::lookup(name, "/bin/sh").is_some()
     })
