@@ -38,7 +38,7 @@ pub fn run(login: bool, args: &[OsString]) -> Error {
 /// The caller's (WSL's) environment with `SHELL` the real shell, and the Windows PATH entries
 /// also in `WSLPATH`, where `/etc/set-environment`'s fresh PATH gets them back from (the
 /// sourcing script here, the module's `environment.extraInit` for login shells), as in the
-/// other modes (`env.rs`).
+/// other modes (`env.rs`). Root's real shell gets the same (`wrapper.rs`).
 pub fn environment(caller: &[(OsString, OsString)], shell: &OsString) -> Vec<CString> {
     let mut windows: Option<Vec<u8>> = None;
     let mut has_wslpath = false;

@@ -6,7 +6,8 @@
 //! session is `nixos` with its groups, `running` with the hostile units masked and
 //! `/etc/systemd/system` still the link through `/etc/static`, `sudo -i` through
 //! `/run/wrappers` with no second systemd, `/etc/set-environment` in a `-c` command, and
-//! `systemctl --user`. Also: the stock system (no module) is refused by packer and by
+//! `systemctl --user`; after each native start [`native_sessions`] adds the user-shell mode's
+//! sessions (`wsl -e`, `wsl -u root`, exit codes, WSL's variables). Also: the stock system (no module) is refused by packer and by
 //! `packer check`, and the bare make-system-tarball archives (gzip and xz) boot with their Nix
 //! database loaded. Boots are few and combined (each costs 10-40 s on a loaded machine).
 
@@ -60,8 +61,8 @@ impl Report {
     }
 }
 
-/// The session that gathers the whole list: `wsl -- SCRIPT` (a `-c` command through root's
-/// shell, init, as the default user).
+/// The session that gathers the whole list: `wsl -- SCRIPT` (a `-c` command through init as
+/// the default user: root's shell in wrapper mode, the user's own in native mode).
 fn report(distro: &Distro) -> Report {
     let units: Vec<&str> = hostile_unit_names().collect();
     let script = format!(
