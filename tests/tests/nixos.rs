@@ -272,6 +272,34 @@ exit 7"#;
         assert_eq!(get("cwd"), "/tmp", "the working directory: {raw}");
         assert!(get("exe").ends_with("/bin/bash"), "the real shell: {raw}");
     }
+    // `wsl` without a command: the user's login shell, the real one (`-bash`), which reads
+    // /etc/profile (and so /etc/set-environment) itself.
+    let mut child = distro
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wsl-sim runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(
+                b"echo login=$0 $(id -un) ${NIXOS_TEST_SET_ENVIRONMENT:-unset} $SHELL\nexit 4\n",
+            )
+            .expect("write the login shell's input");
+    }
+    let out = child.wait_with_output().expect("wsl-sim ends");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        (out.status.code(), stdout.trim()),
+        (
+            Some(4),
+            format!("login=-bash nixos 1 {REAL_SHELL}").as_str()
+        ),
+        "{when}: the login shell:\n{stderr}"
+    );
     // `wsl -e` (VS Code) is the user's own program, started by WSL as the user.
     let (code, v, raw) = session(&[
         "-e",
