@@ -372,6 +372,9 @@ in
           };
         })
       ];
+      # Native mode: init is a login shell (/etc/shells, nixos/modules/config/shells-environment.nix),
+      # which chsh, su's restricted-shell check and pam_shells look for.
+      environment.shells = mkIf native [ paths.init ];
       # The default user has no password to type.
       security.sudo.wheelNeedsPassword = mkDefault false;
       # Nobody logs in with a password on WSL (WSL starts the shell; `wsl -u root` always works),

@@ -220,6 +220,8 @@ in
         ]
         (etcText c paths.initConfig)
     )
+    ++ expect "native: init is in /etc/shells" native.environment.shells [ paths.init ]
+    ++ expect "wrapper: /etc/shells untouched" c.environment.shells [ ]
     ++ expectHasNot "wrapper: no user-shell" (etcText c paths.initConfig) "user-shell"
     ++ expectHas "native: wsl.userShell" (etcText (with' {
       wsl.systemd = "native";
