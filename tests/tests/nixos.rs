@@ -467,6 +467,42 @@ fn a_native_start_goes_by_the_wsl_conf_wsl_read_before_the_activation() {
     );
 }
 
+/// A first start before any activation declared the user (a bare tarball's: its /etc/passwd has
+/// root alone): WSL mounts the drives at the instance's start, when getpwnam cannot find
+/// `[user] default` yet (config.cpp:690-701: the registry's uid, root, unless `[automount]
+/// options` say otherwise, as the module's do), but looks the session's user up per session,
+/// after its boot wait (init.cpp:1219, :1004-1032), by when init as PID 1 has run the activation
+/// that adds the user: the first session is the user's, with its shell, init.
+#[test]
+fn a_native_first_start_before_the_user_exists_is_the_users() {
+    let (_dir, distro) = packed_and_imported(
+        "nixos-e2e-native-user-from-activation",
+        Variant::NixosNative,
+        &["--format", "rootfs", "--systemd", "native"],
+    );
+    for file in ["/etc/passwd", "/etc/shadow"] {
+        let path = distro.path(file);
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("nixos:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if path.exists() {
+            fs::write(&path, kept).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+    let passwd = fs::read_to_string(distro.path("/etc/passwd")).expect("passwd");
+    assert!(!passwd.contains("\nnixos:"), "{passwd}");
+    let out = distro.run(&[
+        "--",
+        "echo $(id -un) $(getent passwd nixos | cut -d: -f7) ${NIXOS_TEST_SET_ENVIRONMENT:-unset} $(stat -c %u /mnt/c)",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), format!("nixos {INIT} 1 1000"), "{stderr}");
+}
+
 /// A system declared for wrapper mode packed with `--systemd native` would boot natively once:
 /// its first activation puts the declared wsl.conf (`[boot] systemd=false`) back. packer
 /// says so, and `packer check` reports it.
