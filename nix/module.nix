@@ -38,6 +38,11 @@ let
 
   cfg = config.wsl;
   paths = import ./paths.nix;
+  native = cfg.systemd == "native";
+  # Who WSL starts for a session without `-u` ([user] default): root in wrapper mode, whose
+  # shell init must run to start systemd; in native mode the user, whose shell is init too
+  # (user-shell mode: /etc/set-environment for commands, then the real shell).
+  wslDefaultUser = if native then cfg.defaultUser else "root";
 
   # WSL reads /etc/wsl.conf with its own parser (src/shared/configfile/configfile.cpp): section
   # and key names [A-Za-z][A-Za-z0-9]*, case-insensitive, `#` comments only; the first line it
@@ -78,12 +83,30 @@ let
   wslConfKey = section: key: default: attrByPath [ section key ] default cfg.wslConf;
 
   # init's configuration; keys as common/src/init_config.rs parses them.
-  initConfText = ''
-    # Written by NixOS (the nixos-wsl module, options wsl.*): edit the configuration instead.
-    # Who WSL's shells run as once systemd is up (WSL itself must start root).
+  initConfText =
+    ''
+      # Written by NixOS (the nixos-wsl module, options wsl.*): edit the configuration instead.
+    ''
+  + (
+    if native then
+      ''
+        # The default user (WSL starts it: [user] default in /etc/wsl.conf).
+      ''
+    else
+      ''
+        # Who WSL's shells run as once systemd is up (WSL itself must start root).
+      ''
+  )
+  + ''
     user = ${cfg.defaultUser}
     # Root's real shell (root's shell in /etc/passwd is init itself).
     shell = ${cfg.rootShell}
+  ''
+  + optionalString native ''
+    # The user's real shell (its shell in /etc/passwd is init, which gives commands /etc/set-environment).
+    user-shell = ${cfg.userShell}
+  ''
+  + ''
     # systemd binaries to try; the first that exists wins.
     systemd = ${config.boot.systemdExecutable}
     # Run before systemd starts unless `activated` exists; empty disables.
@@ -151,9 +174,10 @@ in
       type = types.strMatching "[a-z_][a-z0-9_-]*";
       default = "nixos";
       description = ''
-        The user WSL's shells run as. WSL itself starts root (whose shell is init); init then
-        drops every shell to this user, who is declared with uid 1000, in `wheel`, lingering, and
-        (by default) with passwordless sudo. Must not be `root`.
+        The user WSL's shells run as, declared with uid 1000, in `wheel`, lingering, and (by
+        default) with passwordless sudo. Must not be `root`. In wrapper mode WSL starts root
+        (whose shell is init) and init drops every shell to this user; in native mode WSL starts
+        this user itself (`[user] default`), whose shell is init too ({option}`wsl.userShell`).
       '';
     };
 
@@ -188,8 +212,8 @@ in
       description = ''
         /etc/wsl.conf as sections of keys, rendered in WSL's format (`[section]` then `key=value`,
         booleans as `true`/`false`). The module sets `boot.systemd` from {option}`wsl.systemd`,
-        `user.default = "root"` (init must be started as root), drive mounts owned by the default
-        user, and `network.generateHosts`/`generateResolvConf` (defaults true; with them NixOS
+        `user.default` (`root` in wrapper mode, where init must be started as root; the default
+        user in native mode), drive mounts owned by the default user, and `network.generateHosts`/`generateResolvConf` (defaults true; with them NixOS
         leaves `/etc/hosts` and `/etc/resolv.conf` to WSL). Names that WSL's parser would stop at
         are refused.
       '';
@@ -199,6 +223,22 @@ in
       type = types.ints.positive;
       default = 30;
       description = "Seconds init waits for systemd's READY=1 (and the activation) before starting the shell anyway (`boot-timeout` in init.conf).";
+    };
+
+    userShell = mkOption {
+      type = types.str;
+      default =
+        let
+          shell = config.users.defaultUserShell;
+        in
+        if lib.isDerivation shell then "/run/current-system/sw${shell.shellPath}" else shell;
+      defaultText = literalExpression "users.defaultUserShell, as a path: /run/current-system/sw/bin/bash";
+      description = ''
+        The default user's real shell in native mode (`user-shell` in init.conf). The user's
+        shell in /etc/passwd is init, which gives `-c` commands (`wsl -- CMD`, VS Code's) NixOS's
+        /etc/set-environment, as /etc/profile gives login shells, and execs this shell; set this
+        instead of `users.users.<defaultUser>.shell`, which the module declares.
+      '';
     };
 
     rootShell = mkOption {
@@ -270,8 +310,12 @@ in
           message = "wsl.wslConf: WSL's wsl.conf parser stops at the first line it cannot read and keeps the first of two keys equal but for case, so these would silently drop settings: ${badWslConf} (names must be [A-Za-z][A-Za-z0-9]*, unique ignoring case; values one line).";
         }
         {
-          assertion = toString (wslConfKey "user" "default" "root") == "root";
-          message = "wsl.wslConf.user.default must stay root: WSL must start root's shell (init), which then runs as wsl.defaultUser (${cfg.defaultUser}).";
+          assertion = toString (wslConfKey "user" "default" wslDefaultUser) == wslDefaultUser;
+          message =
+            if native then
+              "wsl.wslConf.user.default must be wsl.defaultUser (${cfg.defaultUser}) in native mode: WSL starts that user, whose shell is init (user-shell mode), and init's `wsl -u root` check reads it."
+            else
+              "wsl.wslConf.user.default must stay root in wrapper mode: WSL must start root's shell (init), which then runs as wsl.defaultUser (${cfg.defaultUser}).";
         }
         {
           assertion = all (hasPrefix "/") (lib.splitString " " config.boot.systemdExecutable);
@@ -281,9 +325,12 @@ in
 
       wsl.wslConf = {
         boot.systemd = cfg.systemd == "native";
-        user.default = mkDefault "root";
-        # With `default=root` WSL would mount the Windows drives owned by root
-        # (src/linux/init/config.cpp:2021): give them to the default user instead.
+        user.default = mkDefault wslDefaultUser;
+        # WSL mounts the Windows drives as `[user] default` when getpwnam finds it at the
+        # instance's start, else as the registry's default uid (src/linux/init/config.cpp:690-701,
+        # :2021): root with `default=root` (wrapper mode), and in native mode at a first start
+        # before the first activation has declared the user (a bare tarball). Give them to the
+        # default user in both.
         automount.options = mkDefault (
           "metadata"
           + optionalString (user.uid != null) ",uid=${toString user.uid}"
@@ -319,9 +366,15 @@ in
             extraGroups = [ "wheel" ];
             # `systemctl --user` and the user's services keep running between shells.
             linger = mkDefault true;
+            # Native mode: WSL starts the user's passwd shell (init.cpp:718-731), and a `-c`
+            # command never sources /etc/set-environment; init does, then execs wsl.userShell.
+            shell = mkIf native paths.init;
           };
         })
       ];
+      # Native mode: init is a login shell (/etc/shells, nixos/modules/config/shells-environment.nix),
+      # which chsh, su's restricted-shell check and pam_shells look for.
+      environment.shells = mkIf native [ paths.init ];
       # The default user has no password to type.
       security.sudo.wheelNeedsPassword = mkDefault false;
       # Nobody logs in with a password on WSL (WSL starts the shell; `wsl -u root` always works),

@@ -6,6 +6,8 @@
 //! user = nixos
 //! # Root's real shell (root's shell in /etc/passwd is init itself).
 //! shell = /run/current-system/sw/bin/bash
+//! # The real shell of a user whose shell in /etc/passwd is init (native mode on NixOS).
+//! user-shell = /run/current-system/sw/bin/bash
 //! # systemd binaries to try, first that exists wins.
 //! systemd = /run/current-system/systemd/lib/systemd/systemd /lib/systemd/systemd
 //! # Run before systemd starts unless `activated` exists; empty disables.
@@ -38,6 +40,10 @@ pub const QUOTED_BYTES: usize = 200;
 pub struct InitConfig {
     pub user: String,
     pub shell: String,
+    /// The real shell of a user other than root whose passwd shell is init (WSL starts that
+    /// user directly in native mode; init applies `/etc/set-environment` and execs this);
+    /// empty: `shell`.
+    pub user_shell: String,
     pub systemd: Vec<String>,
     /// Empty: no activation step.
     pub activate: String,
@@ -55,6 +61,7 @@ impl Default for InitConfig {
         Self {
             user: "root".into(),
             shell: "/bin/sh".into(),
+            user_shell: String::new(),
             systemd: DEFAULT_SYSTEMD.iter().map(|s| (*s).to_owned()).collect(),
             activate: DEFAULT_ACTIVATE.into(),
             activated: DEFAULT_ACTIVATED.into(),
@@ -119,6 +126,9 @@ impl InitConfig {
                     config.user = value.into()
                 }
                 "shell" if absolute(value) => config.shell = value.into(),
+                "user-shell" if value.is_empty() || absolute(value) => {
+                    config.user_shell = value.into()
+                }
                 "systemd" if !value.is_empty() && value.split_whitespace().all(absolute) => {
                     config.systemd = value.split_whitespace().map(str::to_owned).collect()
                 }
@@ -132,12 +142,11 @@ impl InitConfig {
                         quote_bounded(value)
                     )),
                 },
-                "user" | "shell" | "systemd" | "activate" | "activated" | "system" => {
-                    fail(format!(
-                        "{key} cannot be {} (paths must be absolute)",
-                        quote_bounded(value)
-                    ))
-                }
+                "user" | "shell" | "user-shell" | "systemd" | "activate" | "activated"
+                | "system" => fail(format!(
+                    "{key} cannot be {} (paths must be absolute)",
+                    quote_bounded(value)
+                )),
                 _ => fail(format!("unknown key {}", quote_bounded(key))),
             }
         }
@@ -150,7 +159,7 @@ impl InitConfig {
              # Who WSL's shell runs as once systemd is up (WSL itself must start root).\n\
              user = {}\n\
              # Root's real shell (root's shell in /etc/passwd is init itself).\n\
-             shell = {}\n\
+             shell = {}\n{}\
              # systemd binaries to try; the first that exists wins.\n\
              systemd = {}\n\
              # Run before systemd starts unless `activated` exists; empty disables.\n\
@@ -160,6 +169,15 @@ impl InitConfig {
              boot-timeout = {}\n{}",
             self.user,
             self.shell,
+            if self.user_shell.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "# The real shell of a user whose shell in /etc/passwd is init.\n\
+                     user-shell = {}\n",
+                    self.user_shell
+                )
+            },
             self.systemd.join(" "),
             self.activate,
             self.activated,
@@ -186,6 +204,7 @@ mod tests {
         let config = InitConfig {
             user: "nixos".into(),
             shell: "/bin/bash".into(),
+            user_shell: "/bin/zsh".into(),
             systemd: vec!["/a/systemd".into(), "/b/systemd".into()],
             activate: String::new(),
             activated: "/run/x".into(),
@@ -230,6 +249,22 @@ mod tests {
         assert_eq!(config.boot_timeout_secs, 0);
         assert_eq!(config.system, "/nix/store/abc-nixos-system-x");
         assert_eq!(InitConfig::parse("system = relative").1.len(), 1);
+    }
+
+    #[test]
+    fn user_shell_is_an_absolute_path_or_empty() {
+        let (config, errors) = InitConfig::parse("user-shell = /run/current-system/sw/bin/zsh\n");
+        assert_eq!(errors, vec![]);
+        assert_eq!(config.user_shell, "/run/current-system/sw/bin/zsh");
+        let (config, errors) = InitConfig::parse("user-shell = zsh\nuser-shell =\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().contains("user-shell cannot be"),
+            "{errors:?}"
+        );
+        assert_eq!(config.user_shell, "");
+        // Not rendered when empty: packer's init.conf stays as it was.
+        assert!(!InitConfig::default().render().contains("user-shell"));
     }
 
     #[test]

@@ -25,16 +25,20 @@ Which mode runs:
     argv[0] (`-init`) gives a login shell. Already inside (sudo -i, su -, nested): root's real
     shell at once. Started by WSL in native mode: root's real shell when /etc/wsl.conf's
     [user] default names another user (so root was asked for: wsl -u root), else the user.
+  - user-shell mode (run by a user other than root, whose shell is init): -c commands get
+    /etc/set-environment, then exec of the real shell (user-shell) with these arguments.
 
 Exit status (shell-wrapper mode):
   the shell's own code; 128+N when it dies of signal N; 126 when the shell cannot be
-  executed, 127 when it is not found; 1 when init itself fails (e.g. not run as root);
+  executed, 127 when it is not found; 1 when init itself fails (e.g. a subcommand not
+  run as root);
   2 for a bad command line. `status`: 0 when systemd runs, 1 when not.
 
 Configuration: /etc/nixos-wsl/init.conf (key = value; bad lines are reported and ignored):
   user = NAME            who the shell runs as (WSL itself must start root)
   shell = PATH           root's real shell (root's shell in /etc/passwd is init); missing or
                          init itself: /bin/sh, said in one line
+  user-shell = PATH      the real shell of a user whose shell is init (default: shell)
   systemd = PATH...      systemd binaries to try after the activation; the first that exists
                          wins (/run/current-system/... also through the system profile)
   activate = PATH        run before systemd unless `activated` exists; empty: never

@@ -43,7 +43,14 @@ pub fn shell_argv(shell: &OsString, login: bool, args: &[OsString]) -> Vec<CStri
 
 /// The configured user's shell in this (mount) namespace, with the caller's environment.
 pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<PathBuf>) -> Target {
-    let mut user = User::lookup(&config.user, &config.shell).unwrap_or_else(|| {
+    // A user whose passwd shell is init (the NixOS module's native mode) gets `user-shell`.
+    let by_user_shell = config.user != "root" && !config.user_shell.is_empty();
+    let real = if by_user_shell {
+        &config.user_shell
+    } else {
+        &config.shell
+    };
+    let mut user = User::lookup(&config.user, real).unwrap_or_else(|| {
         crate::say!(
             "user {} is not in /etc/passwd; starting a root shell",
             config.user
@@ -54,6 +61,8 @@ pub fn target(config: &InitConfig, login: bool, args: &[OsString], cwd: Option<P
     // passwd shell is init gets init inside, which sees where it is and runs this same check.)
     if user.uid == 0 && user.shell == config.shell.as_str() {
         user.shell = crate::shell::root_shell(config).into();
+    } else if by_user_shell && user.uid != 0 && user.shell == real.as_str() {
+        user.shell = crate::shell::user_shell(config).into();
     }
     let nixos = Path::new("/run/current-system").exists() || Path::new("/etc/NIXOS").exists();
     let runtime_dir = format!("/run/user/{}", user.uid);

@@ -8,7 +8,7 @@ use std::io;
 pub enum Error {
     /// Bad command line for a subcommand (exit 2).
     Usage(String),
-    /// Run by someone other than root (exit 1).
+    /// A subcommand (`status`, `shutdown`, `recovery`) run by someone other than root (exit 1).
     NotRoot { uid: u32 },
     /// A system call on a path failed (exit 1).
     Io {
@@ -47,8 +47,8 @@ impl fmt::Display for Error {
             Error::Usage(msg) => write!(f, "{msg} (see init --help)"),
             Error::NotRoot { uid } => write!(
                 f,
-                "root must be WSL's default user (this is uid {uid}): set `[user] default=root` \
-                 in /etc/wsl.conf; init itself becomes the configured user"
+                "this needs root (this is uid {uid}): run it with sudo, or as `wsl -u root -e {} ...`",
+                wsl_common::paths::INIT
             ),
             Error::Io { op, path, err } => write!(f, "cannot {op} {path}: {err}"),
             Error::Exec { path, err } => write!(f, "cannot run {path}: {err}"),
@@ -87,6 +87,6 @@ mod tests {
         assert_eq!(exec(denied).exit_code(), 126);
         assert!(Error::NotRoot { uid: 1000 }
             .to_string()
-            .contains("root must be WSL's default user"));
+            .contains("this needs root (this is uid 1000)"));
     }
 }

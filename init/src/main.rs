@@ -27,6 +27,7 @@ mod set_environment;
 mod shell;
 mod sys;
 mod user;
+mod user_shell;
 mod wrapper;
 mod wsl_default_user;
 mod wslg;
@@ -69,6 +70,8 @@ fn run() -> Result<ExitCode, Error> {
         Mode::Shutdown => commands::shutdown(),
         Mode::Recovery => commands::recovery(),
         Mode::WslgLinks => wslg::links_command(),
+        // A user other than root whose shell is init (WSL starts it directly in native mode).
+        Mode::Shell { login, args } if sys::euid() != 0 => Err(user_shell::run(login, &args)),
         Mode::Shell { login, args } => wrapper::run(login, &args),
     }
 }

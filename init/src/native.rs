@@ -10,6 +10,8 @@ use crate::namespace::{self, Kernel, Plan};
 use crate::sys;
 
 pub fn run() -> ! {
+    // Before the activation can replace it: what this instance's sessions run by.
+    crate::wsl_default_user::keep_as_read_at_start();
     let config = crate::config::load();
     let distro = std::env::var("WSL_DISTRO_NAME").unwrap_or_default();
     namespace::write_service_environment(&[

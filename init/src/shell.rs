@@ -60,7 +60,22 @@ fn refusal(configured: &str) -> Result<String, String> {
 /// The shell to exec for root: the configured one when usable, else the first fallback that
 /// exists, saying so once per call in one line.
 pub fn root_shell(config: &InitConfig) -> String {
-    match refusal(&config.shell) {
+    usable_or_fallback(&config.shell, "shell")
+}
+
+/// The real shell of a user whose passwd shell is init: `user-shell`, or root's `shell` when
+/// that key is empty, with the same fallbacks.
+pub fn user_shell(config: &InitConfig) -> String {
+    if config.user_shell.is_empty() {
+        usable_or_fallback(&config.shell, "shell")
+    } else {
+        usable_or_fallback(&config.user_shell, "user-shell")
+    }
+}
+
+/// `configured` when usable, else the first fallback that exists; `key` names it in the line.
+fn usable_or_fallback(configured: &str, key: &str) -> String {
+    match refusal(configured) {
         Ok(found) => found,
         Err(why) => {
             let fallback = FALLBACKS
@@ -68,7 +83,7 @@ pub fn root_shell(config: &InitConfig) -> String {
                 .copied()
                 .find(|p| Path::new(p).exists() && !is_init(p))
                 .unwrap_or(FALLBACKS[0]);
-            crate::say!("shell = {why} ({}); using {fallback}", paths::INIT_CONFIG);
+            crate::say!("{key} = {why} ({}); using {fallback}", paths::INIT_CONFIG);
             fallback.to_owned()
         }
     }
@@ -109,6 +124,18 @@ mod tests {
             ..InitConfig::default()
         };
         assert_eq!(root_shell(&config), "/bin/sh");
+        // The user's real shell: user-shell when set, refused the same way; else root's.
+        let config = InitConfig {
+            shell: "/bin/sh".into(),
+            user_shell: link.to_string_lossy().into_owned(),
+            ..InitConfig::default()
+        };
+        assert_eq!(user_shell(&config), "/bin/sh");
+        let config = InitConfig {
+            user_shell: String::new(),
+            ..config
+        };
+        assert_eq!(user_shell(&config), "/bin/sh");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -51,13 +51,14 @@ pub fn run(login: bool, args: &[OsString]) -> Result<ExitCode, Error> {
     }
 }
 
-/// Whether WSL starts a user other than root by default: `/etc/wsl.conf` names one, or the
-/// `.wsl`'s OOBE ran (WSL then starts `oobe.defaultUid`, LxssInstance.cpp:565-578).
+/// Whether WSL starts a user other than root by default: `/etc/wsl.conf`, as WSL read it at
+/// this instance's start, names one, or the `.wsl`'s OOBE ran (WSL then starts
+/// `oobe.defaultUid`, LxssInstance.cpp:565-578).
 fn wsl_starts_another_user() -> bool {
     if std::path::Path::new(paths::OOBE_DONE).exists() {
         return true;
     }
-    let text = crate::sys::read_file("/etc/wsl.conf").unwrap_or_default();
+    let text = crate::wsl_default_user::as_read_at_start();
     crate::wsl_default_user::is_another_user(&text, |name| {
         crate::user::User::lookup(name, "/bin/sh").is_some()
     })
@@ -68,19 +69,14 @@ pub fn real_root_shell(config: &InitConfig, login: bool, args: &[OsString]) -> E
     let path = crate::shell::root_shell(config);
     let shell = OsString::from(&path);
     let argv = enter::shell_argv(&shell, login, args);
-    let mut env: Vec<_> = std::env::vars_os()
-        .filter(|(k, _)| k != "SHELL")
-        .filter_map(|(k, v)| {
-            let mut pair = k.into_encoded_bytes();
-            pair.push(b'=');
-            pair.extend(v.into_encoded_bytes());
-            std::ffi::CString::new(pair).ok()
-        })
-        .collect();
-    env.extend(crate::env::cvar("SHELL", &shell));
+    let caller: Vec<_> = std::env::vars_os().collect();
+    let env = crate::user_shell::environment(&caller, &shell);
     let Some(program) = crate::env::cstring(shell.clone()) else {
         return Error::Boot("bad shell path".into());
     };
+    // `wsl -u root -- CMD` in native mode: NixOS's environment, as for the user's commands.
+    let (program, argv) =
+        crate::set_environment::wrap(login, &argv, &env).unwrap_or((program, argv));
     sys::restore_signals();
     let err = sys::execve(&program, &argv, &env);
     Error::Exec { path, err }

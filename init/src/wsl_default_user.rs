@@ -9,6 +9,32 @@
 //! duplicate keys wins, and the first line it cannot read ends the reading. packer's
 //! `wsl_conf.rs` is the full model (quotes, escapes).
 
+/// The wsl.conf WSL read at this instance's start, kept by init as PID 1 (native mode).
+pub const AT_START: &str = "/run/nixos-wsl/wsl.conf";
+const WSL_CONF: &str = "/etc/wsl.conf";
+
+/// Keeps `/etc/wsl.conf` as WSL read it: once per instance start, before it execs `/sbin/init`
+/// (`src/shared/configfile/configfile.cpp`, `src/linux/init/init.cpp:2355-2438`), and the
+/// activation init runs next may put another one in its place (setup-etc.pl), for example at
+/// the first start of a system whose declared wsl.conf names the user. This instance's sessions
+/// run as WSL read it; `/run` is empty again at the next start. Failures are said, not fatal:
+/// the file itself is read then.
+pub fn keep_as_read_at_start() {
+    let text = crate::sys::read_file(WSL_CONF).unwrap_or_default();
+    let kept =
+        std::fs::create_dir_all(crate::handle::DIR).and_then(|()| std::fs::write(AT_START, text));
+    if let Err(e) = kept {
+        crate::say!("cannot keep {WSL_CONF} as {AT_START}: {e}");
+    }
+}
+
+/// wsl.conf as WSL read it at this instance's start, else as it is now.
+pub fn as_read_at_start() -> Vec<u8> {
+    crate::sys::read_file(AT_START)
+        .or_else(|_| crate::sys::read_file(WSL_CONF))
+        .unwrap_or_default()
+}
+
 /// `[user] default` as WSL reads it from `text`, if any.
 pub fn configured(text: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(text);

@@ -203,7 +203,30 @@ in
     ++ expectHas "native: /sbin/init is init" (activation native) "ln -sfn ${paths.init} /sbin/init.nixos-wsl-tmp"
     ++ expectHas "native: /sbin/init renamed into place" (activation native) "mv -Tf /sbin/init.nixos-wsl-tmp /sbin/init"
     ++ expect "native: same root shell" native.users.users.root.shell paths.init
-    ++ expect "native: same init.conf" (etcText native paths.initConfig) (etcText c paths.initConfig);
+    # native: WSL starts the user, whose shell is init (user-shell mode); root's shell stays init
+    ++ expect "native: the user's shell is init" native.users.users.nixos.shell paths.init
+    ++ expect "wrapper: the user's shell is not init" c.users.users.nixos.shell "/run/current-system/sw/bin/bash"
+    ++ expectHas "native: the user is WSL's default user" (etcText native "wsl.conf") "[user]\ndefault=nixos\n"
+    ++ expectHas "wrapper: root is WSL's default user" (etcText c "wsl.conf") "[user]\ndefault=root\n"
+    ++ expect "native: init.conf names the user's real shell" (etcText native paths.initConfig) (
+      builtins.replaceStrings
+        [
+          "# Who WSL's shells run as once systemd is up (WSL itself must start root).\n"
+          "shell = /run/current-system/sw/bin/bash\n"
+        ]
+        [
+          "# The default user (WSL starts it: [user] default in /etc/wsl.conf).\n"
+          "shell = /run/current-system/sw/bin/bash\n# The user's real shell (its shell in /etc/passwd is init, which gives commands /etc/set-environment).\nuser-shell = /run/current-system/sw/bin/bash\n"
+        ]
+        (etcText c paths.initConfig)
+    )
+    ++ expect "native: init is in /etc/shells" native.environment.shells [ paths.init ]
+    ++ expect "wrapper: /etc/shells untouched" c.environment.shells [ ]
+    ++ expectHasNot "wrapper: no user-shell" (etcText c paths.initConfig) "user-shell"
+    ++ expectHas "native: wsl.userShell" (etcText (with' {
+      wsl.systemd = "native";
+      wsl.userShell = "/run/current-system/sw/bin/zsh";
+    }) paths.initConfig) "user-shell = /run/current-system/sw/bin/zsh\n";
 
   activation =
     let

@@ -120,6 +120,10 @@ in
       type = types.lines;
       default = "";
     };
+    environment.shells = mkOption {
+      type = types.listOf (types.either types.shellPackage types.path);
+      default = [ ];
+    };
     environment.systemPackages = mkOption {
       type = types.listOf types.package;
       default = [ ];

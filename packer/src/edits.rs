@@ -285,6 +285,10 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
     let default_uid = edits.distribution.and_then(|d| d.default_uid).or(owner
         .filter(|_| first_boot_account.is_some())
         .map(|(uid, _)| uid));
+    let declared_user = nixos
+        .as_ref()
+        .filter(|_| declared)
+        .and_then(|n| n.declared_default_user(tree));
     let settings = if native && !declared && first_boot_account.is_some() {
         wsl_conf::Settings {
             native: true,
@@ -303,6 +307,15 @@ pub fn plan(tree: &dyn Lookup, edits: &RootfsEdits<'_>) -> Result<Plan, Error> {
             native: true,
             default_user: (!(edits.distribution.is_some() && configured_user == "root"))
                 .then(|| configured_user.clone()),
+            automount_options: None,
+        }
+    } else if let Some(user) = declared_user {
+        // The system declares native mode with the user as WSL's default and init as the
+        // user's shell (the toolkit's module): the same from the first start on, since WSL
+        // reads wsl.conf before the activation that would put the declared one back.
+        wsl_conf::Settings {
+            native: true,
+            default_user: Some(user),
             automount_options: None,
         }
     } else {

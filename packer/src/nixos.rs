@@ -168,10 +168,10 @@ fn json_store_paths(script: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Root's shell as the system's activation will write it: from the users file its activate
-/// script names (real NixOS), else `spec.json` / `users-groups.json` in the system itself
-/// (the toolkit's declared spec).
-fn declared_root_shell(tree: &dyn Lookup, system: &[u8]) -> Result<RootShell, Error> {
+/// The users file the system's activation reads, parsed, and its path: the one its activate
+/// script names (real NixOS), else `spec.json` / `users-groups.json` in the system itself (the
+/// toolkit's declared spec).
+fn users_file(tree: &dyn Lookup, system: &[u8]) -> Result<Option<(Json, Vec<u8>)>, Error> {
     let activate = read_through_links(tree, &join(system, b"activate"))?
         .map(|(text, _)| text)
         .unwrap_or_default();
@@ -186,11 +186,23 @@ fn declared_root_shell(tree: &dyn Lookup, system: &[u8]) -> Result<RootShell, Er
             path: display(&spec),
             problem: format!("not a JSON users file NixOS's activation can read: {e}"),
         })?;
-        let Some(users) = doc.get("users") else {
-            continue;
-        };
-        return Ok(root_shell_of(tree, &doc, users, spec));
+        if doc.get("users").is_some() {
+            return Ok(Some((doc, spec)));
+        }
     }
+    Ok(None)
+}
+
+/// Root's shell as the system's activation will write it.
+fn declared_root_shell(tree: &dyn Lookup, system: &[u8]) -> Result<RootShell, Error> {
+    if let Some((doc, spec)) = users_file(tree, system)? {
+        if let Some(users) = doc.get("users") {
+            return Ok(root_shell_of(tree, &doc, users, spec));
+        }
+    }
+    let activate = read_through_links(tree, &join(system, b"activate"))?
+        .map(|(text, _)| text)
+        .unwrap_or_default();
     Ok(RootShell::Unknown(
         if contains(&activate, b"update-users-groups") {
             "its activate script runs update-users-groups.pl, but packer cannot find the users file it reads".into()
@@ -200,17 +212,20 @@ fn declared_root_shell(tree: &dyn Lookup, system: &[u8]) -> Result<RootShell, Er
     ))
 }
 
-fn root_shell_of(tree: &dyn Lookup, doc: &Json, users: &Json, spec: Vec<u8>) -> RootShell {
-    // users-groups.json has a list of users with names; the toolkit's spec.json an object
-    // keyed by name.
-    let root = match users {
-        Json::Object(_) => users.get("root"),
+/// A declared user's entry: users-groups.json has a list of users with names, the toolkit's
+/// spec.json an object keyed by name.
+fn user_entry<'a>(users: &'a Json, name: &str) -> Option<&'a Json> {
+    match users {
+        Json::Object(_) => users.get(name),
         Json::Array(list) => list
             .iter()
-            .find(|u| u.get("name").and_then(Json::as_str) == Some("root")),
+            .find(|u| u.get("name").and_then(Json::as_str) == Some(name)),
         _ => None,
-    };
-    let Some(root) = root else {
+    }
+}
+
+fn root_shell_of(tree: &dyn Lookup, doc: &Json, users: &Json, spec: Vec<u8>) -> RootShell {
+    let Some(root) = user_entry(users, "root") else {
         // update-users-groups.pl drops undeclared users when mutableUsers is false.
         return if doc.get("mutableUsers") == Some(&Json::Bool(false)) {
             RootShell::Other {
@@ -304,13 +319,50 @@ impl Nixos {
         let (text, _) = read_through_links(tree, &declared).ok()??;
         let user = match wsl_conf::Reading::of(&text).value("user.default") {
             Some(("root", _)) => return None,
+            Some((user, _)) if self.declared_user_shell_is_init(tree, &text, user) => return None,
             Some((user, _)) => format!("default user {user:?}"),
             None => "no [user] default=root".into(),
         };
         Some(format!(
-            "{}: the system declares an /etc/wsl.conf that activation puts in place of packer's, and WSL reads {user} from it: sessions started after the first activation bypass init (declare [user] default=root first, as the toolkit's module does)",
+            "{}: the system declares an /etc/wsl.conf that activation puts in place of packer's, and WSL reads {user} from it: sessions started after the first activation bypass init (declare [user] default=root, or in native mode ([boot] systemd=true) a user whose declared shell is init, as the toolkit's module does)",
             display(&declared),
         ))
+    }
+
+    /// The user other than root that the system's declared `/etc/wsl.conf` makes WSL's default,
+    /// when that is sound: native mode and the user's declared shell init (the toolkit's module
+    /// in native mode), so that every session still passes through init.
+    pub fn declared_default_user(&self, tree: &dyn Lookup) -> Option<String> {
+        let declared = join(&self.system()?.path, b"etc/wsl.conf");
+        let (text, _) = read_through_links(tree, &declared).ok()??;
+        let reading = wsl_conf::Reading::of(&text);
+        let (user, _) = reading.value("user.default")?;
+        (user != "root" && self.declared_user_shell_is_init(tree, &text, user))
+            .then(|| user.to_owned())
+    }
+
+    /// Whether `wsl_conf` boots WSL's own systemd and the system declares `user`'s shell init:
+    /// WSL then starts that user's shell, init, for every session without `-u`
+    /// (microsoft/WSL `src/linux/init/init.cpp:1004-1032`, `:718-731`).
+    fn declared_user_shell_is_init(&self, tree: &dyn Lookup, wsl_conf: &[u8], user: &str) -> bool {
+        let native = wsl_conf::Reading::of(wsl_conf)
+            .value("boot.systemd")
+            .and_then(|(v, _)| wsl_conf::parse_bool(v))
+            .unwrap_or(false);
+        let Some(system) = self.system() else {
+            return false;
+        };
+        native
+            && users_file(tree, &system.path)
+                .ok()
+                .flatten()
+                .is_some_and(|(doc, _)| {
+                    doc.get("users")
+                        .and_then(|users| user_entry(users, user))
+                        .and_then(|u| u.get("shell"))
+                        .and_then(Json::as_str)
+                        .is_some_and(|shell| is_init(tree, shell))
+                })
     }
 }
 
@@ -583,6 +635,47 @@ mod tests {
         assert_eq!(all.len(), 2, "{all:?}");
         assert!(matches!(&all[0], Finding::Error(e) if e.contains("blocks NixOS's link")));
         assert!(matches!(&all[1], Finding::Error(e) if e.contains("default user \"nixos\"")));
+    }
+
+    /// The bare system with its declared wsl.conf replaced by `wsl_conf`.
+    fn bare_declaring(users_json: &str, wsl_conf: &str) -> MemoryTree {
+        let mut entries = bare(users_json);
+        entries.retain(|(p, _, _)| p != b"nix/store/ffff-etc-wsl.conf");
+        entries.push(file_entry("nix/store/ffff-etc-wsl.conf", wsl_conf));
+        MemoryTree(entries)
+    }
+
+    #[test]
+    fn a_native_wsl_conf_naming_a_user_whose_shell_is_init_is_accepted() {
+        let init_user = r#"{"users":[{"name":"root","shell":"/usr/libexec/nixos-wsl/init"},{"name":"nixos","shell":"/usr/libexec/nixos-wsl/init"}]}"#;
+        let bash_user = r#"{"users":[{"name":"root","shell":"/usr/libexec/nixos-wsl/init"},{"name":"nixos","shell":"/run/current-system/sw/bin/bash"}]}"#;
+        let native = "[boot]\nsystemd=true\n[user]\ndefault=nixos\n";
+        let wrapper = "[boot]\nsystemd=false\n[user]\ndefault=nixos\n";
+        let accepted = |users: &str, conf: &str| {
+            let tree = bare_declaring(users, conf);
+            let nixos = detect(&tree).unwrap().expect("NixOS");
+            (
+                nixos.declared_wsl_conf_problem(&tree),
+                nixos.declared_default_user(&tree),
+            )
+        };
+        assert_eq!(accepted(init_user, native), (None, Some("nixos".into())));
+        // The user's shell is not init, or WSL's own systemd is off: sessions bypass init.
+        for (users, conf) in [(bash_user, native), (init_user, wrapper)] {
+            let (problem, user) = accepted(users, conf);
+            assert!(
+                problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("default user \"nixos\"")),
+                "{users} {conf}: {problem:?}"
+            );
+            assert_eq!(user, None);
+        }
+        // Root is no declared default user of its own.
+        assert_eq!(
+            accepted(init_user, "[boot]\nsystemd=true\n[user]\ndefault=root\n"),
+            (None, None)
+        );
     }
 
     #[test]

@@ -205,13 +205,17 @@ fn exit_code_127_when_the_shell_is_not_found() {
 #[test]
 fn exit_code_1_and_a_clear_message_when_not_root() {
     let d = distro(Variant::Debian);
-    let out = d.run(&["-u", "nixos", "-e", INIT, "-c", "true"]);
+    let out = d.run(&["-u", "nixos", "-e", INIT, "status"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).1.contains("root must be WSL's default user"),
+        text(&out).1.contains("this needs root (this is uid 1000)"),
         "{}",
         text(&out).1
     );
+    // As a user's own shell (user-shell mode) init runs the real shell, exit code kept.
+    let out = d.run(&["-u", "nixos", "-e", INIT, "-c", "id -un; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out).1);
+    assert_eq!(text(&out).0, "nixos\n");
 }
 
 #[test]

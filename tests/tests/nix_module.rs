@@ -216,7 +216,14 @@ fn bad_values_are_refused_with_a_clear_message() {
             r#"{ wsl.wslConf.user.default = "nixos"; }"#,
             &[
                 "Failed assertions",
-                "wsl.wslConf.user.default must stay root",
+                "wsl.wslConf.user.default must stay root in wrapper mode",
+            ],
+        ),
+        (
+            r#"{ wsl.systemd = "native"; wsl.wslConf.user.default = "root"; }"#,
+            &[
+                "Failed assertions",
+                "wsl.wslConf.user.default must be wsl.defaultUser (nixos) in native mode",
             ],
         ),
         (
@@ -495,9 +502,17 @@ fn rendered_init_conf_and_wsl_conf_read_back_with_the_toolkits_parsers() {
         assert_eq!(config.activate, "/nix/var/nix/profiles/system/activate");
         assert_eq!(config.activated, "/run/current-system");
         assert_eq!(config.boot_timeout_secs, 30);
+        // native: the user's shell is init, which execs this one (user-shell mode)
+        let user_shell = if mode == "native" {
+            "/run/current-system/sw/bin/bash"
+        } else {
+            ""
+        };
+        assert_eq!(config.user_shell, user_shell, "{mode}");
 
         let wsl = WslConf::parse(&rendered(&format!("{mode}WslConf")));
-        assert_eq!(wsl.default_user.as_deref(), Some("root"), "{mode}");
+        let default_user = if mode == "native" { "nixos" } else { "root" };
+        assert_eq!(wsl.default_user.as_deref(), Some(default_user), "{mode}");
         assert_eq!(wsl.systemd, mode == "native", "{mode}");
     }
 }

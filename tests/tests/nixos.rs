@@ -6,7 +6,8 @@
 //! session is `nixos` with its groups, `running` with the hostile units masked and
 //! `/etc/systemd/system` still the link through `/etc/static`, `sudo -i` through
 //! `/run/wrappers` with no second systemd, `/etc/set-environment` in a `-c` command, and
-//! `systemctl --user`. Also: the stock system (no module) is refused by packer and by
+//! `systemctl --user`; after each native start [`native_sessions`] adds the user-shell mode's
+//! sessions (`wsl -e`, `wsl -u root`, exit codes, WSL's variables). Also: the stock system (no module) is refused by packer and by
 //! `packer check`, and the bare make-system-tarball archives (gzip and xz) boot with their Nix
 //! database loaded. Boots are few and combined (each costs 10-40 s on a loaded machine).
 
@@ -60,8 +61,8 @@ impl Report {
     }
 }
 
-/// The session that gathers the whole list: `wsl -- SCRIPT` (a `-c` command through root's
-/// shell, init, as the default user).
+/// The session that gathers the whole list: `wsl -- SCRIPT` (a `-c` command through init as
+/// the default user: root's shell in wrapper mode, the user's own in native mode).
 fn report(distro: &Distro) -> Report {
     let units: Vec<&str> = hostile_unit_names().collect();
     let script = format!(
@@ -217,13 +218,135 @@ fn holds(distro: &Distro, mode: Mode, start: Start, when: &str) {
     );
 }
 
+/// A native-mode start of the module system: WSL starts the default user itself (`[user]
+/// default=nixos`), whose shell is init (user-shell mode), and root's shell is init too.
+/// `wsl -e init -c` and `wsl -- CMD` commands get `/etc/set-environment` with WSL's variables
+/// and the Windows PATH kept, in the working directory asked for, exit codes kept; `wsl -e`
+/// runs as the user; `wsl -u root` is root with root's real shell, its commands NixOS's
+/// environment too.
+fn native_sessions(distro: &Distro, when: &str) {
+    const REAL_SHELL: &str = "/run/current-system/sw/bin/bash";
+    let probe = r#"echo "user=$(id -un) $(id -Gn)"
+echo "set_environment=${NIXOS_TEST_SET_ENVIRONMENT:-unset}"
+echo "path=$PATH"
+echo "shell=$SHELL"
+echo "wsl=${WSL_DISTRO_NAME:-unset} ${WSL_INTEROP:+interop}"
+echo "cwd=$(pwd)"
+echo "exe=$(readlink /proc/$$/exe)"
+exit 7"#;
+    let session = |args: &[&str]| {
+        let out = distro
+            .command()
+            .args(["--cd", "/tmp"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("wsl-sim runs");
+        let (stdout, stderr) = text(&out);
+        let raw = format!("{when}: wsl {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        let values: BTreeMap<String, String> = stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        (out.status.code(), values, raw)
+    };
+    for args in [&["-e", INIT, "-c", probe][..], &["--", probe]] {
+        let (code, v, raw) = session(args);
+        let get = |k: &str| v.get(k).map(String::as_str).unwrap_or("missing");
+        assert_eq!(code, Some(7), "exit code: {raw}");
+        assert_eq!(get("user"), "nixos users wheel", "the user: {raw}");
+        assert_eq!(get("set_environment"), "1", "/etc/set-environment: {raw}");
+        let path: Vec<&str> = get("path").split(':').collect();
+        assert!(
+            path.contains(&"/run/current-system/sw/bin"),
+            "NixOS's PATH: {raw}"
+        );
+        // WSL's Windows entries (the simulator's WINDOWS_PATH), after NixOS's.
+        assert!(
+            path.contains(&"/mnt/c/Windows/System32"),
+            "the Windows PATH: {raw}"
+        );
+        assert_eq!(get("shell"), REAL_SHELL, "SHELL: {raw}");
+        assert_eq!(get("wsl"), format!("{} interop", distro.name()), "{raw}");
+        assert_eq!(get("cwd"), "/tmp", "the working directory: {raw}");
+        assert!(get("exe").ends_with("/bin/bash"), "the real shell: {raw}");
+    }
+    // `wsl` without a command: the user's login shell, the real one (`-bash`), which reads
+    // /etc/profile (and so /etc/set-environment) itself.
+    let mut child = distro
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wsl-sim runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(
+                b"echo login=$0 $(id -un) ${NIXOS_TEST_SET_ENVIRONMENT:-unset} $SHELL\nexit 4\n",
+            )
+            .expect("write the login shell's input");
+    }
+    let out = child.wait_with_output().expect("wsl-sim ends");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        (out.status.code(), stdout.trim()),
+        (
+            Some(4),
+            format!("login=-bash nixos 1 {REAL_SHELL}").as_str()
+        ),
+        "{when}: the login shell:\n{stderr}"
+    );
+    // `wsl -e` (VS Code) is the user's own program, started by WSL as the user.
+    let (code, v, raw) = session(&[
+        "-e",
+        "/bin/sh",
+        "-c",
+        "echo user=$(/run/current-system/sw/bin/id -un)",
+    ]);
+    assert_eq!(
+        (code, v.get("user").map(String::as_str)),
+        (Some(0), Some("nixos")),
+        "{raw}"
+    );
+    // `wsl -u root`: root's real shell (root's shell in /etc/passwd is init).
+    let (code, v, raw) = session(&["-u", "root", "--", probe]);
+    let get = |k: &str| v.get(k).map(String::as_str).unwrap_or("missing");
+    assert_eq!(code, Some(7), "exit code: {raw}");
+    assert_eq!(
+        get("user").split(' ').next(),
+        Some("root"),
+        "wsl -u root: {raw}"
+    );
+    assert_eq!(get("shell"), REAL_SHELL, "root's SHELL: {raw}");
+    assert!(
+        get("exe").ends_with("/bin/bash"),
+        "root's real shell: {raw}"
+    );
+    assert_eq!(
+        get("set_environment"),
+        "1",
+        "root's /etc/set-environment: {raw}"
+    );
+    assert_eq!(get("cwd"), "/tmp", "root's working directory: {raw}");
+}
+
 /// Start, terminate and start, activate a second time and start again; the list after each.
 /// `first` is the first start's mode (an installer's first start has no WSL systemd: the
 /// installer hands over to init, which starts systemd itself).
 fn survives_restarts_and_a_second_activation(distro: &Distro, first: (Mode, Start), mode: Mode) {
     holds(distro, first.0, first.1, "first start");
+    if first.0 == Mode::Native {
+        native_sessions(distro, "first start");
+    }
     distro.terminate();
     holds(distro, mode, Start::System, "after wsl --terminate");
+    if mode == Mode::Native {
+        native_sessions(distro, "after wsl --terminate");
+    }
     // What `nixos-rebuild switch` does to the running system: the activation as root.
     let out = distro.run(&["--", &format!("sudo {ACTIVATE}")]);
     let (stdout, stderr) = text(&out);
@@ -235,6 +358,9 @@ fn survives_restarts_and_a_second_activation(distro: &Distro, first: (Mode, Star
         Start::System,
         "after a second activation and a restart",
     );
+    if mode == Mode::Native {
+        native_sessions(distro, "after a second activation and a restart");
+    }
     // Nothing wrote into the store through /etc's links: WSL's /etc/hosts (the module leaves
     // the file to WSL), systemd's first-boot presets (NixOS has none), the masks.
     let out = distro.run(&["--", "sudo nix-store --verify --check-contents 2>&1"]);
@@ -286,8 +412,8 @@ fn the_module_system_as_a_rootfs_in_wrapper_mode_holds_through_restarts() {
 }
 
 /// The system declared with `wsl.systemd = "native"`: WSL boots systemd itself with init as
-/// `/sbin/init`, and its declared wsl.conf (`[boot] systemd=true`, `[user] default=root`)
-/// keeps it so after every activation.
+/// `/sbin/init` and starts the user, whose shell is init; its declared wsl.conf (`[boot]
+/// systemd=true`, `[user] default=nixos`) keeps it so after every activation.
 #[test]
 fn the_native_module_system_as_a_rootfs_in_native_mode_holds_through_restarts() {
     let (_dir, distro) = packed_and_imported(
@@ -310,6 +436,71 @@ fn the_native_module_system_as_an_installer_in_native_mode_holds_through_restart
         (Mode::Wrapper, Start::Installer),
         Mode::Native,
     );
+}
+
+/// WSL reads /etc/wsl.conf once, at the instance's start, before it execs `/sbin/init`
+/// (init.cpp:2355-2438), and the activation init runs as PID 1 puts the declared one (`[user]
+/// default=nixos`) in its place. A start whose wsl.conf still said `default=root` (what packer
+/// wrote for this system before) runs every session without `-u` as root: init goes by what
+/// WSL read (kept in /run/nixos-wsl at PID 1), drops those sessions to the user, and never
+/// mistakes them for `wsl -u root` because the file on disk names the user by then.
+#[test]
+fn a_native_start_goes_by_the_wsl_conf_wsl_read_before_the_activation() {
+    let (_dir, distro) = packed_and_imported(
+        "nixos-e2e-native-wsl-conf-at-start",
+        Variant::NixosNative,
+        &["--format", "rootfs", "--systemd", "native"],
+    );
+    let conf = distro.path("/etc/wsl.conf");
+    let _ = fs::remove_file(&conf);
+    fs::write(&conf, "[boot]\nsystemd=true\n[user]\ndefault=root\n").expect("write wsl.conf");
+    let out = distro.run(&[
+        "--",
+        "echo $(id -un) $(cat /run/nixos-wsl/wsl.conf | grep default=) $(grep default= /etc/wsl.conf)",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "nixos default=root default=nixos",
+        "the session, WSL's wsl.conf and the activated one: {stderr}"
+    );
+}
+
+/// A first start before any activation declared the user (a bare tarball's: its /etc/passwd has
+/// root alone): WSL mounts the drives at the instance's start, when getpwnam cannot find
+/// `[user] default` yet (config.cpp:690-701: the registry's uid, root, unless `[automount]
+/// options` say otherwise, as the module's do), but looks the session's user up per session,
+/// after its boot wait (init.cpp:1219, :1004-1032), by when init as PID 1 has run the activation
+/// that adds the user: the first session is the user's, with its shell, init.
+#[test]
+fn a_native_first_start_before_the_user_exists_is_the_users() {
+    let (_dir, distro) = packed_and_imported(
+        "nixos-e2e-native-user-from-activation",
+        Variant::NixosNative,
+        &["--format", "rootfs", "--systemd", "native"],
+    );
+    for file in ["/etc/passwd", "/etc/shadow"] {
+        let path = distro.path(file);
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("nixos:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if path.exists() {
+            fs::write(&path, kept).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+    let passwd = fs::read_to_string(distro.path("/etc/passwd")).expect("passwd");
+    assert!(!passwd.contains("\nnixos:"), "{passwd}");
+    let out = distro.run(&[
+        "--",
+        "echo $(id -un) $(getent passwd nixos | cut -d: -f7) ${NIXOS_TEST_SET_ENVIRONMENT:-unset} $(stat -c %u /mnt/c)",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), format!("nixos {INIT} 1 1000"), "{stderr}");
 }
 
 /// A system declared for wrapper mode packed with `--systemd native` would boot natively once:
