@@ -167,7 +167,10 @@ impl<'a> Bits<'a> {
 /// A canonical Huffman code: a table for codes of up to `FAST_BITS` bits, counts and sorted
 /// symbols for the longer ones.
 struct Code {
-    /// `symbol << 4 | length`, 0 where no short code matches.
+    /// `symbol << 4 | length`, 0 where no short code matches; empty for the literal/length
+    /// and distance codes, whose symbols the walk skips through `skip` and decodes only on the
+    /// slow path (long codes, the end of a block), bit by bit: one table less to build per
+    /// block.
     fast: Vec<u16>,
     /// `kind << 5 | bits of the code and its extra bits` for short literal, length and
     /// distance codes; 0 elsewhere (long codes, end of block, invalid symbols: the slow path).
@@ -182,7 +185,11 @@ struct Code {
 impl Code {
     fn new(info: &'static [u8]) -> Self {
         Self {
-            fast: vec![0; 1 << FAST_BITS],
+            fast: if info.is_empty() {
+                vec![0; 1 << FAST_BITS]
+            } else {
+                Vec::new()
+            },
             skip: Box::new([0; 1 << FAST_BITS]),
             info,
             count: [0; MAX_BITS + 1],
@@ -210,7 +217,9 @@ impl Code {
             }
         }
         self.fast.fill(0);
-        self.skip.fill(0);
+        if !self.info.is_empty() {
+            self.skip.fill(0);
+        }
         let mut code = 0u32;
         let mut index = 0usize;
         for len in 1..=FAST_BITS as usize {
@@ -222,6 +231,7 @@ impl Code {
                 let reversed = code.reverse_bits() >> (32 - len);
                 let entry = symbol << 4 | len as u16;
                 let mut at = reversed as usize;
+                // (Nothing to do when there is no `fast` table.)
                 while at < self.fast.len() {
                     self.fast[at] = entry;
                     at += 1 << len;
@@ -267,7 +277,11 @@ impl Code {
         if bits.count < MAX_BITS as u32 {
             bits.refill();
         }
-        let entry = self.fast[bits.peek(FAST_BITS) as usize];
+        let entry = self
+            .fast
+            .get(bits.peek(FAST_BITS) as usize)
+            .copied()
+            .unwrap_or(0);
         if entry != 0 {
             bits.consume(u32::from(entry & 15));
             return Ok(entry >> 4);
