@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread;
 
@@ -280,16 +280,19 @@ fn inflate_chunk_miniz(data: &[u8], want: usize, last: bool) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// Reads a chunk's `len` bytes into a stream ready for [`inflate_stream`].
+/// Reads a chunk's `len` bytes into `buf` (a buffer back from the consumer: only what it lacks
+/// is zeroed, and no allocation per chunk, which musl's malloc would map and unmap) as a
+/// stream ready for [`inflate_stream`].
 fn read_chunk(
     file: &File,
     path: &Path,
     offset: u64,
     len: u64,
     last: bool,
+    mut buf: Vec<u8>,
 ) -> Result<Vec<u8>, Error> {
     let len = usize::try_from(len).unwrap_or(0);
-    let mut buf = Vec::with_capacity(len + extra(last));
+    buf.reserve((len + extra(last)).saturating_sub(buf.len()));
     buf.resize(len, 0);
     file.read_exact_at(&mut buf, offset)
         .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
@@ -299,6 +302,8 @@ fn read_chunk(
 
 struct Chunked {
     workers: Vec<Receiver<Result<Inflated, Error>>>,
+    /// Per worker: its chunks' file bytes, hashed, going back for reuse.
+    spent: Vec<SyncSender<Vec<u8>>>,
     next: usize,
     count: usize,
     sha: Option<Sha256>,
@@ -313,8 +318,10 @@ impl Chunked {
         let chunks = p.manifest.chunks.clone();
         let count = chunks.len();
         let mut workers = Vec::new();
+        let mut spent = Vec::new();
         for w in 0..WORKERS {
             let (tx, rx) = sync_channel(2);
+            let (spent_tx, spare) = sync_channel::<Vec<u8>>(2);
             let file = Arc::clone(&p.file);
             let path = p.path.clone();
             let mine: Vec<(usize, _)> = chunks
@@ -327,21 +334,23 @@ impl Chunked {
             thread::spawn(move || {
                 for (index, chunk) in mine {
                     let last = index + 1 == count;
-                    let result = read_chunk(&file, &path, chunk.offset, chunk.compressed, last)
-                        .and_then(|mut data| {
-                            let len = data.len() - extra(last);
-                            let out = inflate_stream(&data, len, chunk.uncompressed, last)
-                                .map_err(|p| {
-                                    Error::corrupt(
-                                        &path,
-                                        format!("chunk {index} at byte {}: {p}", chunk.offset),
-                                    )
-                                })?;
-                            // Back to the file's bytes, for the digest.
-                            data.truncate(len);
-                            let crc = crc32fast::hash(&out);
-                            Ok((data, out, crc))
-                        });
+                    let buf = spare.try_recv().unwrap_or_default();
+                    let result =
+                        read_chunk(&file, &path, chunk.offset, chunk.compressed, last, buf)
+                            .and_then(|mut data| {
+                                let len = data.len() - extra(last);
+                                let out = inflate_stream(&data, len, chunk.uncompressed, last)
+                                    .map_err(|p| {
+                                        Error::corrupt(
+                                            &path,
+                                            format!("chunk {index} at byte {}: {p}", chunk.offset),
+                                        )
+                                    })?;
+                                // Back to the file's bytes, for the digest.
+                                data.truncate(len);
+                                let crc = crc32fast::hash(&out);
+                                Ok((data, out, crc))
+                            });
                     let stop = result.is_err();
                     if tx.send(result).is_err() || stop {
                         return;
@@ -349,6 +358,7 @@ impl Chunked {
                 }
             });
             workers.push(rx);
+            spent.push(spent_tx);
         }
         let mut sha = Sha256::new();
         let header = read_at(&p.file, &p.path, 0, p.header_len);
@@ -361,6 +371,7 @@ impl Chunked {
         };
         Chunked {
             workers,
+            spent,
             next: 0,
             count,
             sha: Some(sha),
@@ -407,13 +418,15 @@ impl Iterator for Chunked {
                 Err(e) => Some(Err(e)),
             };
         }
-        let worker = &self.workers[self.next % WORKERS];
+        let w = self.next % WORKERS;
         self.next += 1;
-        match worker.recv() {
+        match self.workers[w].recv() {
             Ok(Ok((compressed, out, crc))) => {
                 if let Some(sha) = self.sha.as_mut() {
                     sha.update(&compressed);
                 }
+                // Dropped instead when the worker has enough (or stopped).
+                let _ = self.spent[w].try_send(compressed);
                 self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
                     crc,
                     out.len() as u64,
