@@ -21,7 +21,6 @@ use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use sha2::{Digest, Sha256};
 use wsl_common::manifest::Manifest;
-use zune_inflate::errors::DecodeErrorStatus;
 
 use crate::error::Error;
 
@@ -175,25 +174,6 @@ fn check_trailer(
     Ok(())
 }
 
-/// What a chunk that is not the last gets appended before zune-inflate reads it: such a chunk
-/// ends in a sync flush (an empty stored block, byte aligned, not final), so the next bits are
-/// a block header, and this one is of the reserved type 11 (BFINAL 0, BTYPE 11: 0b110).
-/// zune-inflate stops there with an error that carries the output so far: that error with
-/// exactly the announced output means every block of the chunk was read and none was final.
-/// (A final block appended instead would let a chunk holding a final block of its own pass:
-/// the decoder stops at the first one.)
-const SENTINEL: u8 = 0b110;
-/// zune-inflate's message for [`SENTINEL`] (0.2.54, `decoder.rs`). Should it change, every
-/// chunk simply goes to miniz_oxide (a unit test notices).
-const SENTINEL_ERROR: &str = "Reserved block type 0b11 encountered";
-/// Zero bytes after the stream for zune-inflate, which reads its input a 64-bit word ahead:
-/// a stored block that ends within its last 8 bytes (the sync flush's empty one) is mis-read
-/// without them ("reserved block type" on every chunk of the Debian test payload, 0.2.54).
-const PAD: usize = 16;
-/// Room beyond the announced size so that zune-inflate's fast loop, which writes up to a few
-/// hundred bytes past the end it reaches, never has to grow (and copy) the output.
-const SLACK: usize = 1024;
-
 /// Inflates one chunk on its own into exactly `uncompressed` bytes.
 pub fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u8>, String> {
     let mut stream = Vec::with_capacity(data.len() + extra(last));
@@ -202,30 +182,35 @@ pub fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u
     inflate_stream(&stream, data.len(), uncompressed, last)
 }
 
+// The fast decoder of this architecture: libdeflate where scripts/build has a C compiler for
+// it (x86-64, the musl gcc), zune-inflate elsewhere (docs/installer.md, The inflate). Either
+// is trusted only for success, as `inflate_stream` says.
+#[cfg(target_arch = "x86_64")]
+use libdeflate_path as fast;
+#[cfg(not(target_arch = "x86_64"))]
+use zune_path as fast;
+
 /// How many bytes [`finish_stream`] adds.
 fn extra(last: bool) -> usize {
-    PAD + usize::from(!last)
+    fast::extra(last)
 }
 
-/// Makes the chunk in `buf` a padded stream for zune-inflate, with [`SENTINEL`] after a chunk
-/// that is not the last.
+/// Makes the chunk in `buf` the stream the fast decoder reads (its tail after a chunk that is
+/// not the last, padding).
 fn finish_stream(buf: &mut Vec<u8>, last: bool) {
-    if !last {
-        buf.push(SENTINEL);
-    }
-    buf.resize(buf.len() + PAD, 0);
+    fast::finish(buf, last)
 }
 
 /// Inflates a chunk whose first `len` bytes of `stream` are the file's and the rest what
-/// [`finish_stream`] added. zune-inflate (safe Rust, about 1.4 times miniz_oxide's speed on
-/// these chunks, docs/installer.md) does the work; whatever it does not turn into exactly
-/// `uncompressed` bytes is inflated again by miniz_oxide, which decides and words the
-/// refusal: a corrupt chunk costs a second inflate, and a stream zune-inflate cannot read
-/// (it has refused valid ones before, issues etemesi254/zune-image#16 and #109) still
-/// installs. What zune-inflate lets pass and miniz_oxide would not: data after the last
-/// chunk's final block (it stops there and does not say how much input it used), and output of
-/// the right size but wrong content from a bug of its own; the file's SHA-256 and the gzip
-/// CRC-32 refuse those, before anything is moved into place.
+/// [`finish_stream`] added. The fast decoder does the work; whatever it does not turn into
+/// exactly `uncompressed` bytes, its chunk read to the end and no final block in a chunk that
+/// is not the last, is inflated again by miniz_oxide, which decides and words the refusal: a
+/// corrupt chunk costs a second inflate, and a stream the fast decoder cannot read (zune-inflate
+/// has refused valid ones before, issues etemesi254/zune-image#16 and #109) still installs.
+/// What the fast decoders let pass and miniz_oxide would not: data after the last chunk's final
+/// block (they stop there and do not say how much input they used), and output of the right
+/// size but wrong content from a bug of their own; the file's SHA-256 and the gzip CRC-32
+/// refuse those, before anything is moved into place.
 fn inflate_stream(
     stream: &[u8],
     len: usize,
@@ -233,23 +218,108 @@ fn inflate_stream(
     last: bool,
 ) -> Result<Vec<u8>, String> {
     let want = usize::try_from(uncompressed).map_err(|_| "chunk too large")?;
-    let options = zune_inflate::DeflateOptions::default()
-        .set_size_hint(want + SLACK)
-        .set_limit(want);
-    let data = &stream[..len];
-    let decoded = zune_inflate::DeflateDecoder::new_with_options(stream, options).decode_deflate();
-    match decoded {
-        Ok(out) if last && out.len() == want => return Ok(out),
-        Err(e)
-            if !last
-                && e.data.len() == want
-                && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
-        {
-            return Ok(e.data)
-        }
-        _ => {}
+    match fast::inflate(stream, want, last) {
+        Some(out) => Ok(out),
+        None => inflate_chunk_miniz(&stream[..len], want, last),
     }
-    inflate_chunk_miniz(data, want, last)
+}
+
+/// zune-inflate (safe Rust, about 1.4 times miniz_oxide's speed on these chunks).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod zune_path {
+    use zune_inflate::errors::DecodeErrorStatus;
+
+    /// What a chunk that is not the last gets appended before zune-inflate reads it: such a
+    /// chunk ends in a sync flush (an empty stored block, byte aligned, not final), so the next
+    /// bits are a block header, and this one is of the reserved type 11 (BFINAL 0, BTYPE 11:
+    /// 0b110). zune-inflate stops there with an error that carries the output so far: that
+    /// error with exactly the announced output means every block of the chunk was read and
+    /// none was final. (A final block appended instead would let a chunk holding a final block
+    /// of its own pass: the decoder stops at the first one.)
+    const SENTINEL: u8 = 0b110;
+    /// zune-inflate's message for [`SENTINEL`] (0.2.54, `decoder.rs`). Should it change, every
+    /// chunk simply goes to miniz_oxide (a unit test notices).
+    const SENTINEL_ERROR: &str = "Reserved block type 0b11 encountered";
+    /// Zero bytes after the stream for zune-inflate, which reads its input a 64-bit word
+    /// ahead: a stored block that ends within its last 8 bytes (the sync flush's empty one) is
+    /// mis-read without them ("reserved block type" on every chunk of the Debian test payload,
+    /// 0.2.54).
+    const PAD: usize = 16;
+    /// Room beyond the announced size so that zune-inflate's fast loop, which writes up to a
+    /// few hundred bytes past the end it reaches, never has to grow (and copy) the output.
+    const SLACK: usize = 1024;
+
+    // (Tests on x86-64 call `finish` and `inflate` only.)
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub fn extra(last: bool) -> usize {
+        PAD + usize::from(!last)
+    }
+
+    pub fn finish(buf: &mut Vec<u8>, last: bool) {
+        if !last {
+            buf.push(SENTINEL);
+        }
+        buf.resize(buf.len() + PAD, 0);
+    }
+
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide.
+    pub fn inflate(stream: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+        let options = zune_inflate::DeflateOptions::default()
+            .set_size_hint(want + SLACK)
+            .set_limit(want);
+        match zune_inflate::DeflateDecoder::new_with_options(stream, options).decode_deflate() {
+            Ok(out) if last && out.len() == want => Some(out),
+            Err(e)
+                if !last
+                    && e.data.len() == want
+                    && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
+            {
+                Some(e.data)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// libdeflate (C; 1.4 times zune-inflate's speed on these chunks, docs/installer.md).
+#[cfg(target_arch = "x86_64")]
+mod libdeflate_path {
+    /// What a chunk that is not the last gets appended: a final stored block holding one byte
+    /// (BFINAL 1, BTYPE 00, the padding to the byte; LEN 1, NLEN; the byte). Such a chunk ends
+    /// in a sync flush (byte aligned, not final), so this block follows on; libdeflate reads up
+    /// to the first final block and does not say how much input it used, so the proof that
+    /// every block of the chunk was read and none was final is the output: the announced size
+    /// and then exactly this byte. A final block inside the chunk stops it short, a chunk
+    /// longer than announced overflows the buffer.
+    const TAIL: [u8; 6] = [0b001, 1, 0, 0xfe, 0xff, 0xa5];
+
+    pub fn extra(last: bool) -> usize {
+        if last {
+            0
+        } else {
+            TAIL.len()
+        }
+    }
+
+    pub fn finish(buf: &mut Vec<u8>, last: bool) {
+        if !last {
+            buf.extend_from_slice(&TAIL);
+        }
+    }
+
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide.
+    pub fn inflate(stream: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+        let tail = usize::from(!last);
+        let mut out = vec![0u8; want + tail];
+        let n = libdeflater::Decompressor::new()
+            .deflate_decompress(stream, &mut out)
+            .ok()?;
+        if n != out.len() || (!last && out[want] != TAIL[5]) {
+            return None;
+        }
+        out.truncate(want);
+        Some(out)
+    }
 }
 
 /// miniz_oxide's inflate of one chunk into exactly `want` bytes, strict about the end: a chunk
@@ -561,41 +631,71 @@ mod tests {
         out
     }
 
-    /// zune-inflate alone, as the fast path calls it.
-    fn fast(data: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+    /// Each fast decoder alone, as the fast path calls it (`None`: miniz_oxide would decide).
+    fn fast_paths(data: &[u8], want: usize, last: bool) -> Vec<(&'static str, Option<Vec<u8>>)> {
         let mut stream = data.to_vec();
-        finish_stream(&mut stream, last);
-        let options = zune_inflate::DeflateOptions::default()
-            .set_size_hint(want + SLACK)
-            .set_limit(want);
-        match zune_inflate::DeflateDecoder::new_with_options(&stream, options).decode_deflate() {
-            Ok(out) if last => Some(out),
-            Err(e)
-                if !last
-                    && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
-            {
-                Some(e.data)
-            }
-            _ => None,
+        zune_path::finish(&mut stream, last);
+        #[allow(unused_mut)]
+        let mut results = vec![("zune-inflate", zune_path::inflate(&stream, want, last))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut stream = data.to_vec();
+            libdeflate_path::finish(&mut stream, last);
+            results.push(("libdeflate", libdeflate_path::inflate(&stream, want, last)));
         }
+        results
     }
 
     #[test]
     fn the_fast_path_reads_sync_flushed_and_final_chunks() {
-        // Without PAD zune-inflate mis-reads the empty stored block at the end of these; were
-        // its sentinel error worded otherwise, every chunk would go to miniz_oxide.
+        // Without its padding zune-inflate mis-reads the empty stored block at the end of
+        // these; were its sentinel error worded otherwise, or libdeflate's tail not read, every
+        // chunk would go to miniz_oxide.
         for level in [0, 1, 6, 9] {
             for len in [0, 1, 300, 65_535, 65_536, 200_000, 1 << 20] {
                 let data = sample(len);
                 for last in [false, true] {
                     let c = chunk(&data, level, last);
-                    assert_eq!(
-                        fast(&c, len, last).as_deref(),
-                        Some(data.as_slice()),
-                        "level {level}, {len} bytes, last {last}"
-                    );
+                    for (decoder, out) in fast_paths(&c, len, last) {
+                        assert_eq!(
+                            out.as_deref(),
+                            Some(data.as_slice()),
+                            "{decoder}: level {level}, {len} bytes, last {last}"
+                        );
+                    }
                     assert_eq!(inflate_chunk(&c, len as u64, last), Ok(data.clone()));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_paths_refuse_a_final_block_or_a_wrong_size() {
+        let data = sample(10_000);
+        let last_one = chunk(&data, 6, true);
+        let mut final_inside = last_one.clone();
+        final_inside.extend_from_slice(&[0, 0, 0, 0xff, 0xff]);
+        let other = chunk(&data, 6, false);
+        for (what, c, want, last) in [
+            (
+                "a final block in a chunk that is not the last",
+                &final_inside,
+                10_000,
+                false,
+            ),
+            ("a last chunk without a final block", &other, 10_000, true),
+            ("one byte more than announced", &other, 9_999, false),
+            ("one byte less than announced", &other, 10_001, false),
+            ("one byte more than announced, last", &last_one, 9_999, true),
+            (
+                "one byte less than announced, last",
+                &last_one,
+                10_001,
+                true,
+            ),
+        ] {
+            for (decoder, out) in fast_paths(c, want, last) {
+                assert_eq!(out, None, "{decoder}: {what}");
             }
         }
     }
