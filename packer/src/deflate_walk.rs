@@ -461,10 +461,72 @@ fn skip_block(walk: &mut Walk, tables: &Walker) {
     walk.end_symbols(result);
 }
 
+/// Both skip tables of a block side by side (literal/length, then distance), copied onto the
+/// stack for [`skip_blocks_in_turn`]: addressed from the stack pointer, they take no register,
+/// and two streams' bit buffers then stay in registers instead of going through memory at
+/// every symbol.
+type SkipTables = [u8; 2 << FAST_BITS];
+
+fn skip_tables(tables: &Walker) -> SkipTables {
+    let mut both = [0u8; 2 << FAST_BITS];
+    let (litlen, dist) = both.split_at_mut(1 << FAST_BITS);
+    litlen.copy_from_slice(&tables.litlen.skip[..]);
+    dist.copy_from_slice(&tables.dist.skip[..]);
+    both
+}
+
+/// The slow paths of [`step_in`], taking the reader by value and giving it back: a reader
+/// whose address went to a function not inlined would have to live in memory throughout.
+#[cold]
+#[inline(never)]
+fn slow_step_by_value<'a>(
+    tables: &Walker,
+    mut bits: Bits<'a>,
+) -> (Bits<'a>, Result<bool, WalkError>) {
+    let result = tables.slow_step(&mut bits);
+    (bits, result)
+}
+
+#[cold]
+#[inline(never)]
+fn slow_distance_by_value<'a>(
+    tables: &Walker,
+    mut bits: Bits<'a>,
+) -> (Bits<'a>, Result<u8, WalkError>) {
+    let result = tables.dist.skip_slow(&mut bits);
+    (bits, result)
+}
+
+/// [`step`] through [`SkipTables`].
+#[inline(always)]
+fn step_in(bits: &mut Bits, skip: &SkipTables, tables: &Walker) -> Result<bool, WalkError> {
+    const MASK: usize = (1 << FAST_BITS) - 1;
+    let entry = skip[bits.peek(FAST_BITS) as usize & MASK];
+    if entry == 0 {
+        let (after, result) = slow_step_by_value(tables, *bits);
+        *bits = after;
+        return result;
+    }
+    bits.consume(u32::from(entry & 31));
+    let is_length = entry >> 5 == LENGTH;
+    let dist = skip[(1 << FAST_BITS) + (bits.peek(FAST_BITS) as usize & MASK)];
+    if is_length & (dist == 0) {
+        let (after, result) = slow_distance_by_value(tables, *bits);
+        *bits = after;
+        if result? == INVALID {
+            return Err(WalkError::BadCode);
+        }
+    } else {
+        bits.consume(if is_length { u32::from(dist & 31) } else { 0 });
+    }
+    Ok(false)
+}
+
 /// Skips symbols of two streams in turn until one of them ends its block. Each symbol's
 /// lookup waits for the one before it (the table index is the bits left after it), so one
 /// stream keeps the core waiting on its loads; two independent ones fill those waits.
 fn skip_blocks_in_turn(a: &mut Walk, a_tables: &Walker, b: &mut Walk, b_tables: &Walker) {
+    let (a_skip, b_skip) = (skip_tables(a_tables), skip_tables(b_tables));
     // The readers as local copies, written back at the end: left in the walks, which live in
     // memory, their bit buffers went through the stack on every symbol.
     let (mut a_bits, mut b_bits) = (a.bits, b.bits);
@@ -475,12 +537,12 @@ fn skip_blocks_in_turn(a: &mut Walk, a_tables: &Walker, b: &mut Walk, b_tables: 
         if let Err(e) = ready(&mut b_bits) {
             break (1, Err(e));
         }
-        match step(&mut a_bits, a_tables) {
+        match step_in(&mut a_bits, &a_skip, a_tables) {
             Ok(false) => {}
             Ok(true) => break (0, Ok(())),
             Err(e) => break (0, Err(e)),
         }
-        match step(&mut b_bits, b_tables) {
+        match step_in(&mut b_bits, &b_skip, b_tables) {
             Ok(false) => {}
             Ok(true) => break (1, Ok(())),
             Err(e) => break (1, Err(e)),
