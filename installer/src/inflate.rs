@@ -12,7 +12,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
@@ -74,7 +74,16 @@ pub struct Payload {
     pub file: Arc<File>,
     pub manifest: Manifest,
     header_len: u64,
+    /// Chunk outputs the tar reader is done with, for the inflate workers to fill again.
+    spent: Spent,
 }
+
+/// Output buffers going back from the tar reader to the inflate workers: a chunk's output
+/// allocated afresh is mapped, faulted in and unmapped by musl's malloc every time, and the
+/// unmapping takes the address space's lock that every thread's page faults wait for.
+type Spent = Arc<Mutex<Vec<Vec<u8>>>>;
+/// Buffers kept waiting at most (the workers have about this many chunks in flight).
+const SPENT_KEPT: usize = 4;
 
 impl Payload {
     pub fn open(path: &Path, manifest: Manifest) -> Result<Self, Error> {
@@ -127,7 +136,21 @@ impl Payload {
             file: Arc::new(file),
             manifest,
             header_len,
+            spent: Spent::default(),
         })
+    }
+
+    /// Where the tar reader hands back each buffer of [`Payload::tar_stream`] once it is done
+    /// with it (for reuse; dropping them instead is fine).
+    pub fn recycler(&self) -> impl FnMut(Vec<u8>) + 'static {
+        let spent = Arc::clone(&self.spent);
+        move |buf| {
+            if let Ok(mut spent) = spent.lock() {
+                if spent.len() < SPENT_KEPT && buf.capacity() > 0 {
+                    spent.push(buf);
+                }
+            }
+        }
     }
 
     /// The tar stream, checked as it goes; the last item is an error if any check fails.
@@ -179,7 +202,7 @@ pub fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u
     let mut stream = Vec::with_capacity(data.len() + extra(last));
     stream.extend_from_slice(data);
     finish_stream(&mut stream, last);
-    inflate_stream(&stream, data.len(), uncompressed, last)
+    inflate_stream(&stream, data.len(), uncompressed, last, Vec::new())
 }
 
 // The fast decoder of this architecture: libdeflate where scripts/build has a C compiler for
@@ -216,9 +239,10 @@ fn inflate_stream(
     len: usize,
     uncompressed: u64,
     last: bool,
+    out: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let want = usize::try_from(uncompressed).map_err(|_| "chunk too large")?;
-    match fast::inflate(stream, want, last) {
+    match fast::inflate(stream, want, last, out) {
         Some(out) => Ok(out),
         None => inflate_chunk_miniz(&stream[..len], want, last),
     }
@@ -262,8 +286,9 @@ mod zune_path {
         buf.resize(buf.len() + PAD, 0);
     }
 
-    /// Exactly `want` bytes, or `None` for miniz_oxide to decide.
-    pub fn inflate(stream: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide. zune-inflate allocates its
+    /// own output: `_out` (a buffer for reuse) is dropped.
+    pub fn inflate(stream: &[u8], want: usize, last: bool, _out: Vec<u8>) -> Option<Vec<u8>> {
         let options = zune_inflate::DeflateOptions::default()
             .set_size_hint(want + SLACK)
             .set_limit(want);
@@ -307,10 +332,11 @@ mod libdeflate_path {
         }
     }
 
-    /// Exactly `want` bytes, or `None` for miniz_oxide to decide.
-    pub fn inflate(stream: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide; into `out` (a buffer back
+    /// from the tar reader: only what it lacks is zeroed).
+    pub fn inflate(stream: &[u8], want: usize, last: bool, mut out: Vec<u8>) -> Option<Vec<u8>> {
         let tail = usize::from(!last);
-        let mut out = vec![0u8; want + tail];
+        out.resize(want + tail, 0);
         let n = libdeflater::Decompressor::new()
             .deflate_decompress(stream, &mut out)
             .ok()?;
@@ -394,6 +420,7 @@ impl Chunked {
             let (spent_tx, spare) = sync_channel::<Vec<u8>>(2);
             let file = Arc::clone(&p.file);
             let path = p.path.clone();
+            let outputs = Arc::clone(&p.spent);
             let mine: Vec<(usize, _)> = chunks
                 .iter()
                 .copied()
@@ -409,13 +436,22 @@ impl Chunked {
                         read_chunk(&file, &path, chunk.offset, chunk.compressed, last, buf)
                             .and_then(|mut data| {
                                 let len = data.len() - extra(last);
-                                let out = inflate_stream(&data, len, chunk.uncompressed, last)
-                                    .map_err(|p| {
-                                        Error::corrupt(
-                                            &path,
-                                            format!("chunk {index} at byte {}: {p}", chunk.offset),
-                                        )
-                                    })?;
+                                let reused = outputs
+                                    .lock()
+                                    .ok()
+                                    .and_then(|mut spent| spent.pop())
+                                    .unwrap_or_default();
+                                let out =
+                                    inflate_stream(&data, len, chunk.uncompressed, last, reused)
+                                        .map_err(|p| {
+                                            Error::corrupt(
+                                                &path,
+                                                format!(
+                                                    "chunk {index} at byte {}: {p}",
+                                                    chunk.offset
+                                                ),
+                                            )
+                                        })?;
                                 // Back to the file's bytes, for the digest.
                                 data.truncate(len);
                                 let crc = crc32fast::hash(&out);
@@ -636,12 +672,18 @@ mod tests {
         let mut stream = data.to_vec();
         zune_path::finish(&mut stream, last);
         #[allow(unused_mut)]
-        let mut results = vec![("zune-inflate", zune_path::inflate(&stream, want, last))];
+        let mut results = vec![(
+            "zune-inflate",
+            zune_path::inflate(&stream, want, last, Vec::new()),
+        )];
         #[cfg(target_arch = "x86_64")]
         {
             let mut stream = data.to_vec();
             libdeflate_path::finish(&mut stream, last);
-            results.push(("libdeflate", libdeflate_path::inflate(&stream, want, last)));
+            results.push((
+                "libdeflate",
+                libdeflate_path::inflate(&stream, want, last, Vec::new()),
+            ));
         }
         results
     }
