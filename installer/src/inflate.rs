@@ -11,8 +11,8 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
@@ -21,7 +21,6 @@ use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use sha2::{Digest, Sha256};
 use wsl_common::manifest::Manifest;
-use zune_inflate::errors::DecodeErrorStatus;
 
 use crate::error::Error;
 
@@ -75,7 +74,16 @@ pub struct Payload {
     pub file: Arc<File>,
     pub manifest: Manifest,
     header_len: u64,
+    /// Chunk outputs the tar reader is done with, for the inflate workers to fill again.
+    spent: Spent,
 }
+
+/// Output buffers going back from the tar reader to the inflate workers: a chunk's output
+/// allocated afresh is mapped, faulted in and unmapped by musl's malloc every time, and the
+/// unmapping takes the address space's lock that every thread's page faults wait for.
+type Spent = Arc<Mutex<Vec<Vec<u8>>>>;
+/// Buffers kept waiting at most (the workers have about this many chunks in flight).
+const SPENT_KEPT: usize = 4;
 
 impl Payload {
     pub fn open(path: &Path, manifest: Manifest) -> Result<Self, Error> {
@@ -128,7 +136,21 @@ impl Payload {
             file: Arc::new(file),
             manifest,
             header_len,
+            spent: Spent::default(),
         })
+    }
+
+    /// Where the tar reader hands back each buffer of [`Payload::tar_stream`] once it is done
+    /// with it (for reuse; dropping them instead is fine).
+    pub fn recycler(&self) -> impl FnMut(Vec<u8>) + 'static {
+        let spent = Arc::clone(&self.spent);
+        move |buf| {
+            if let Ok(mut spent) = spent.lock() {
+                if spent.len() < SPENT_KEPT && buf.capacity() > 0 {
+                    spent.push(buf);
+                }
+            }
+        }
     }
 
     /// The tar stream, checked as it goes; the last item is an error if any check fails.
@@ -175,81 +197,155 @@ fn check_trailer(
     Ok(())
 }
 
-/// What a chunk that is not the last gets appended before zune-inflate reads it: such a chunk
-/// ends in a sync flush (an empty stored block, byte aligned, not final), so the next bits are
-/// a block header, and this one is of the reserved type 11 (BFINAL 0, BTYPE 11: 0b110).
-/// zune-inflate stops there with an error that carries the output so far: that error with
-/// exactly the announced output means every block of the chunk was read and none was final.
-/// (A final block appended instead would let a chunk holding a final block of its own pass:
-/// the decoder stops at the first one.)
-const SENTINEL: u8 = 0b110;
-/// zune-inflate's message for [`SENTINEL`] (0.2.54, `decoder.rs`). Should it change, every
-/// chunk simply goes to miniz_oxide (a unit test notices).
-const SENTINEL_ERROR: &str = "Reserved block type 0b11 encountered";
-/// Zero bytes after the stream for zune-inflate, which reads its input a 64-bit word ahead:
-/// a stored block that ends within its last 8 bytes (the sync flush's empty one) is mis-read
-/// without them ("reserved block type" on every chunk of the Debian test payload, 0.2.54).
-const PAD: usize = 16;
-/// Room beyond the announced size so that zune-inflate's fast loop, which writes up to a few
-/// hundred bytes past the end it reaches, never has to grow (and copy) the output.
-const SLACK: usize = 1024;
-
 /// Inflates one chunk on its own into exactly `uncompressed` bytes.
 pub fn inflate_chunk(data: &[u8], uncompressed: u64, last: bool) -> Result<Vec<u8>, String> {
     let mut stream = Vec::with_capacity(data.len() + extra(last));
     stream.extend_from_slice(data);
     finish_stream(&mut stream, last);
-    inflate_stream(&stream, data.len(), uncompressed, last)
+    inflate_stream(&stream, data.len(), uncompressed, last, Vec::new())
 }
+
+// The fast decoder of this architecture: libdeflate where scripts/build has a C compiler for
+// it (x86-64, the musl gcc), zune-inflate elsewhere (docs/installer.md, The inflate). Either
+// is trusted only for success, as `inflate_stream` says.
+#[cfg(target_arch = "x86_64")]
+use libdeflate_path as fast;
+#[cfg(not(target_arch = "x86_64"))]
+use zune_path as fast;
 
 /// How many bytes [`finish_stream`] adds.
 fn extra(last: bool) -> usize {
-    PAD + usize::from(!last)
+    fast::extra(last)
 }
 
-/// Makes the chunk in `buf` a padded stream for zune-inflate, with [`SENTINEL`] after a chunk
-/// that is not the last.
+/// Makes the chunk in `buf` the stream the fast decoder reads (its tail after a chunk that is
+/// not the last, padding).
 fn finish_stream(buf: &mut Vec<u8>, last: bool) {
-    if !last {
-        buf.push(SENTINEL);
-    }
-    buf.resize(buf.len() + PAD, 0);
+    fast::finish(buf, last)
 }
 
 /// Inflates a chunk whose first `len` bytes of `stream` are the file's and the rest what
-/// [`finish_stream`] added. zune-inflate (safe Rust, about 1.4 times miniz_oxide's speed on
-/// these chunks, docs/installer.md) does the work; whatever it does not turn into exactly
-/// `uncompressed` bytes is inflated again by miniz_oxide, which decides and words the
-/// refusal: a corrupt chunk costs a second inflate, and a stream zune-inflate cannot read
-/// (it has refused valid ones before, issues etemesi254/zune-image#16 and #109) still
-/// installs. What zune-inflate lets pass and miniz_oxide would not: data after the last
-/// chunk's final block (it stops there and does not say how much input it used), and output of
-/// the right size but wrong content from a bug of its own; the file's SHA-256 and the gzip
-/// CRC-32 refuse those, before anything is moved into place.
+/// [`finish_stream`] added. The fast decoder does the work; whatever it does not turn into
+/// exactly `uncompressed` bytes, its chunk read to the end and no final block in a chunk that
+/// is not the last, is inflated again by miniz_oxide, which decides and words the refusal: a
+/// corrupt chunk costs a second inflate, and a stream the fast decoder cannot read (zune-inflate
+/// has refused valid ones before, issues etemesi254/zune-image#16 and #109) still installs.
+/// What the fast decoders let pass and miniz_oxide would not: data after the last chunk's final
+/// block (they stop there and do not say how much input they used), and output of the right
+/// size but wrong content from a bug of their own; the file's SHA-256 and the gzip CRC-32
+/// refuse those, before anything is moved into place.
 fn inflate_stream(
     stream: &[u8],
     len: usize,
     uncompressed: u64,
     last: bool,
+    out: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let want = usize::try_from(uncompressed).map_err(|_| "chunk too large")?;
-    let options = zune_inflate::DeflateOptions::default()
-        .set_size_hint(want + SLACK)
-        .set_limit(want);
-    let data = &stream[..len];
-    let decoded = zune_inflate::DeflateDecoder::new_with_options(stream, options).decode_deflate();
-    match decoded {
-        Ok(out) if last && out.len() == want => return Ok(out),
-        Err(e)
-            if !last
-                && e.data.len() == want
-                && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
-        {
-            return Ok(e.data)
-        }
-        _ => {}
+    match fast::inflate(stream, want, last, out) {
+        Some(out) => Ok(out),
+        None => inflate_chunk_miniz(&stream[..len], want, last),
     }
-    inflate_chunk_miniz(data, want, last)
+}
+
+/// zune-inflate (safe Rust, about 1.4 times miniz_oxide's speed on these chunks).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod zune_path {
+    use zune_inflate::errors::DecodeErrorStatus;
+
+    /// What a chunk that is not the last gets appended before zune-inflate reads it: such a
+    /// chunk ends in a sync flush (an empty stored block, byte aligned, not final), so the next
+    /// bits are a block header, and this one is of the reserved type 11 (BFINAL 0, BTYPE 11:
+    /// 0b110). zune-inflate stops there with an error that carries the output so far: that
+    /// error with exactly the announced output means every block of the chunk was read and
+    /// none was final. (A final block appended instead would let a chunk holding a final block
+    /// of its own pass: the decoder stops at the first one.)
+    const SENTINEL: u8 = 0b110;
+    /// zune-inflate's message for [`SENTINEL`] (0.2.54, `decoder.rs`). Should it change, every
+    /// chunk simply goes to miniz_oxide (a unit test notices).
+    const SENTINEL_ERROR: &str = "Reserved block type 0b11 encountered";
+    /// Zero bytes after the stream for zune-inflate, which reads its input a 64-bit word
+    /// ahead: a stored block that ends within its last 8 bytes (the sync flush's empty one) is
+    /// mis-read without them ("reserved block type" on every chunk of the Debian test payload,
+    /// 0.2.54).
+    const PAD: usize = 16;
+    /// Room beyond the announced size so that zune-inflate's fast loop, which writes up to a
+    /// few hundred bytes past the end it reaches, never has to grow (and copy) the output.
+    const SLACK: usize = 1024;
+
+    // (Tests on x86-64 call `finish` and `inflate` only.)
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub fn extra(last: bool) -> usize {
+        PAD + usize::from(!last)
+    }
+
+    pub fn finish(buf: &mut Vec<u8>, last: bool) {
+        if !last {
+            buf.push(SENTINEL);
+        }
+        buf.resize(buf.len() + PAD, 0);
+    }
+
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide. zune-inflate allocates its
+    /// own output: `_out` (a buffer for reuse) is dropped.
+    pub fn inflate(stream: &[u8], want: usize, last: bool, _out: Vec<u8>) -> Option<Vec<u8>> {
+        let options = zune_inflate::DeflateOptions::default()
+            .set_size_hint(want + SLACK)
+            .set_limit(want);
+        match zune_inflate::DeflateDecoder::new_with_options(stream, options).decode_deflate() {
+            Ok(out) if last && out.len() == want => Some(out),
+            Err(e)
+                if !last
+                    && e.data.len() == want
+                    && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
+            {
+                Some(e.data)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// libdeflate (C; 1.4 times zune-inflate's speed on these chunks, docs/installer.md).
+#[cfg(target_arch = "x86_64")]
+mod libdeflate_path {
+    /// What a chunk that is not the last gets appended: a final stored block holding one byte
+    /// (BFINAL 1, BTYPE 00, the padding to the byte; LEN 1, NLEN; the byte). Such a chunk ends
+    /// in a sync flush (byte aligned, not final), so this block follows on; libdeflate reads up
+    /// to the first final block and does not say how much input it used, so the proof that
+    /// every block of the chunk was read and none was final is the output: the announced size
+    /// and then exactly this byte. A final block inside the chunk stops it short, a chunk
+    /// longer than announced overflows the buffer.
+    const TAIL: [u8; 6] = [0b001, 1, 0, 0xfe, 0xff, 0xa5];
+
+    pub fn extra(last: bool) -> usize {
+        if last {
+            0
+        } else {
+            TAIL.len()
+        }
+    }
+
+    pub fn finish(buf: &mut Vec<u8>, last: bool) {
+        if !last {
+            buf.extend_from_slice(&TAIL);
+        }
+    }
+
+    /// Exactly `want` bytes, or `None` for miniz_oxide to decide; into `out` (a buffer back
+    /// from the tar reader: only what it lacks is zeroed).
+    pub fn inflate(stream: &[u8], want: usize, last: bool, mut out: Vec<u8>) -> Option<Vec<u8>> {
+        let tail = usize::from(!last);
+        out.resize(want + tail, 0);
+        let n = libdeflater::Decompressor::new()
+            .deflate_decompress(stream, &mut out)
+            .ok()?;
+        if n != out.len() || (!last && out[want] != TAIL[5]) {
+            return None;
+        }
+        out.truncate(want);
+        Some(out)
+    }
 }
 
 /// miniz_oxide's inflate of one chunk into exactly `want` bytes, strict about the end: a chunk
@@ -280,16 +376,19 @@ fn inflate_chunk_miniz(data: &[u8], want: usize, last: bool) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// Reads a chunk's `len` bytes into a stream ready for [`inflate_stream`].
+/// Reads a chunk's `len` bytes into `buf` (a buffer back from the consumer: only what it lacks
+/// is zeroed, and no allocation per chunk, which musl's malloc would map and unmap) as a
+/// stream ready for [`inflate_stream`].
 fn read_chunk(
     file: &File,
     path: &Path,
     offset: u64,
     len: u64,
     last: bool,
+    mut buf: Vec<u8>,
 ) -> Result<Vec<u8>, Error> {
     let len = usize::try_from(len).unwrap_or(0);
-    let mut buf = Vec::with_capacity(len + extra(last));
+    buf.reserve((len + extra(last)).saturating_sub(buf.len()));
     buf.resize(len, 0);
     file.read_exact_at(&mut buf, offset)
         .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
@@ -299,6 +398,8 @@ fn read_chunk(
 
 struct Chunked {
     workers: Vec<Receiver<Result<Inflated, Error>>>,
+    /// Per worker: its chunks' file bytes, hashed, going back for reuse.
+    spent: Vec<SyncSender<Vec<u8>>>,
     next: usize,
     count: usize,
     sha: Option<Sha256>,
@@ -313,10 +414,13 @@ impl Chunked {
         let chunks = p.manifest.chunks.clone();
         let count = chunks.len();
         let mut workers = Vec::new();
+        let mut spent = Vec::new();
         for w in 0..WORKERS {
             let (tx, rx) = sync_channel(2);
+            let (spent_tx, spare) = sync_channel::<Vec<u8>>(2);
             let file = Arc::clone(&p.file);
             let path = p.path.clone();
+            let outputs = Arc::clone(&p.spent);
             let mine: Vec<(usize, _)> = chunks
                 .iter()
                 .copied()
@@ -327,21 +431,32 @@ impl Chunked {
             thread::spawn(move || {
                 for (index, chunk) in mine {
                     let last = index + 1 == count;
-                    let result = read_chunk(&file, &path, chunk.offset, chunk.compressed, last)
-                        .and_then(|mut data| {
-                            let len = data.len() - extra(last);
-                            let out = inflate_stream(&data, len, chunk.uncompressed, last)
-                                .map_err(|p| {
-                                    Error::corrupt(
-                                        &path,
-                                        format!("chunk {index} at byte {}: {p}", chunk.offset),
-                                    )
-                                })?;
-                            // Back to the file's bytes, for the digest.
-                            data.truncate(len);
-                            let crc = crc32fast::hash(&out);
-                            Ok((data, out, crc))
-                        });
+                    let buf = spare.try_recv().unwrap_or_default();
+                    let result =
+                        read_chunk(&file, &path, chunk.offset, chunk.compressed, last, buf)
+                            .and_then(|mut data| {
+                                let len = data.len() - extra(last);
+                                let reused = outputs
+                                    .lock()
+                                    .ok()
+                                    .and_then(|mut spent| spent.pop())
+                                    .unwrap_or_default();
+                                let out =
+                                    inflate_stream(&data, len, chunk.uncompressed, last, reused)
+                                        .map_err(|p| {
+                                            Error::corrupt(
+                                                &path,
+                                                format!(
+                                                    "chunk {index} at byte {}: {p}",
+                                                    chunk.offset
+                                                ),
+                                            )
+                                        })?;
+                                // Back to the file's bytes, for the digest.
+                                data.truncate(len);
+                                let crc = crc32fast::hash(&out);
+                                Ok((data, out, crc))
+                            });
                     let stop = result.is_err();
                     if tx.send(result).is_err() || stop {
                         return;
@@ -349,6 +464,7 @@ impl Chunked {
                 }
             });
             workers.push(rx);
+            spent.push(spent_tx);
         }
         let mut sha = Sha256::new();
         let header = read_at(&p.file, &p.path, 0, p.header_len);
@@ -361,6 +477,7 @@ impl Chunked {
         };
         Chunked {
             workers,
+            spent,
             next: 0,
             count,
             sha: Some(sha),
@@ -407,13 +524,15 @@ impl Iterator for Chunked {
                 Err(e) => Some(Err(e)),
             };
         }
-        let worker = &self.workers[self.next % WORKERS];
+        let w = self.next % WORKERS;
         self.next += 1;
-        match worker.recv() {
+        match self.workers[w].recv() {
             Ok(Ok((compressed, out, crc))) => {
                 if let Some(sha) = self.sha.as_mut() {
                     sha.update(&compressed);
                 }
+                // Dropped instead when the worker has enough (or stopped).
+                let _ = self.spent[w].try_send(compressed);
                 self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
                     crc,
                     out.len() as u64,
@@ -548,41 +667,77 @@ mod tests {
         out
     }
 
-    /// zune-inflate alone, as the fast path calls it.
-    fn fast(data: &[u8], want: usize, last: bool) -> Option<Vec<u8>> {
+    /// Each fast decoder alone, as the fast path calls it (`None`: miniz_oxide would decide).
+    fn fast_paths(data: &[u8], want: usize, last: bool) -> Vec<(&'static str, Option<Vec<u8>>)> {
         let mut stream = data.to_vec();
-        finish_stream(&mut stream, last);
-        let options = zune_inflate::DeflateOptions::default()
-            .set_size_hint(want + SLACK)
-            .set_limit(want);
-        match zune_inflate::DeflateDecoder::new_with_options(&stream, options).decode_deflate() {
-            Ok(out) if last => Some(out),
-            Err(e)
-                if !last
-                    && matches!(e.error, DecodeErrorStatus::Generic(m) if m == SENTINEL_ERROR) =>
-            {
-                Some(e.data)
-            }
-            _ => None,
+        zune_path::finish(&mut stream, last);
+        #[allow(unused_mut)]
+        let mut results = vec![(
+            "zune-inflate",
+            zune_path::inflate(&stream, want, last, Vec::new()),
+        )];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut stream = data.to_vec();
+            libdeflate_path::finish(&mut stream, last);
+            results.push((
+                "libdeflate",
+                libdeflate_path::inflate(&stream, want, last, Vec::new()),
+            ));
         }
+        results
     }
 
     #[test]
     fn the_fast_path_reads_sync_flushed_and_final_chunks() {
-        // Without PAD zune-inflate mis-reads the empty stored block at the end of these; were
-        // its sentinel error worded otherwise, every chunk would go to miniz_oxide.
+        // Without its padding zune-inflate mis-reads the empty stored block at the end of
+        // these; were its sentinel error worded otherwise, or libdeflate's tail not read, every
+        // chunk would go to miniz_oxide.
         for level in [0, 1, 6, 9] {
             for len in [0, 1, 300, 65_535, 65_536, 200_000, 1 << 20] {
                 let data = sample(len);
                 for last in [false, true] {
                     let c = chunk(&data, level, last);
-                    assert_eq!(
-                        fast(&c, len, last).as_deref(),
-                        Some(data.as_slice()),
-                        "level {level}, {len} bytes, last {last}"
-                    );
+                    for (decoder, out) in fast_paths(&c, len, last) {
+                        assert_eq!(
+                            out.as_deref(),
+                            Some(data.as_slice()),
+                            "{decoder}: level {level}, {len} bytes, last {last}"
+                        );
+                    }
                     assert_eq!(inflate_chunk(&c, len as u64, last), Ok(data.clone()));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_paths_refuse_a_final_block_or_a_wrong_size() {
+        let data = sample(10_000);
+        let last_one = chunk(&data, 6, true);
+        let mut final_inside = last_one.clone();
+        final_inside.extend_from_slice(&[0, 0, 0, 0xff, 0xff]);
+        let other = chunk(&data, 6, false);
+        for (what, c, want, last) in [
+            (
+                "a final block in a chunk that is not the last",
+                &final_inside,
+                10_000,
+                false,
+            ),
+            ("a last chunk without a final block", &other, 10_000, true),
+            ("one byte more than announced", &other, 9_999, false),
+            ("one byte less than announced", &other, 10_001, false),
+            ("one byte more than announced, last", &last_one, 9_999, true),
+            (
+                "one byte less than announced, last",
+                &last_one,
+                10_001,
+                true,
+            ),
+        ] {
+            for (decoder, out) in fast_paths(c, want, last) {
+                assert_eq!(out, None, "{decoder}: {what}");
             }
         }
     }

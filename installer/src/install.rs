@@ -393,7 +393,7 @@ fn unpack_verified(
     let stage_dup = rustix::io::fcntl_dupfd_cloexec(stage, 0)
         .map_err(|e| Error::io(STAGE_SHOWN, "duplicate", e))?;
     let mut unpacker = Unpacker::new(stage_dup);
-    let mut stream = Stream::new(payload.tar_stream(), m.tar_size);
+    let mut stream = Stream::new(payload.tar_stream(), m.tar_size).recycling(payload.recycler());
     let mut rules = Rules::default();
     let (mut entries, mut skipped) = (0u64, 0u64);
     while let Some(mut entry) = next_entry(&mut stream).map_err(|e| tar_error(payload, e))? {

@@ -14,6 +14,8 @@ const MAX_META: u64 = 16 << 20;
 pub struct Stream<I> {
     source: I,
     current: Vec<u8>,
+    /// Where buffers go once read (the inflater reuses them), if anywhere.
+    spent: Option<Box<dyn FnMut(Vec<u8>)>>,
     pos: usize,
     offset: u64,
     /// Total size the manifest promises (for the "runs past the end" check).
@@ -25,10 +27,17 @@ impl<I: Iterator<Item = Result<Vec<u8>, Error>>> Stream<I> {
         Stream {
             source,
             current: Vec::new(),
+            spent: None,
             pos: 0,
             offset: 0,
             size,
         }
+    }
+
+    /// Hands every buffer, once read, to `spent` (for reuse by the source).
+    pub fn recycling(mut self, spent: impl FnMut(Vec<u8>) + 'static) -> Self {
+        self.spent = Some(Box::new(spent));
+        self
     }
 
     pub fn offset(&self) -> u64 {
@@ -41,7 +50,10 @@ impl<I: Iterator<Item = Result<Vec<u8>, Error>>> Stream<I> {
             match self.source.next() {
                 None => return Ok(false),
                 Some(buf) => {
-                    self.current = buf?;
+                    let read = std::mem::replace(&mut self.current, buf?);
+                    if let Some(spent) = self.spent.as_mut() {
+                        spent(read);
+                    }
                     self.pos = 0;
                 }
             }
@@ -471,6 +483,33 @@ pub mod tests {
             out.push(e);
         }
         Ok(out)
+    }
+
+    #[test]
+    fn every_buffer_read_goes_back_to_the_source() {
+        let data = archive(&[&header("f", b'0', 1500, ""), &[7u8; 1500]]);
+        let spent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let back = std::rc::Rc::clone(&spent);
+        let mut s = Stream::new(pieces(&data, 1000), data.len() as u64)
+            .recycling(move |buf| back.borrow_mut().push(buf));
+        let e = next_entry(&mut s).expect("valid").expect("an entry");
+        let mut content = Vec::new();
+        s.take(e.size, |piece| {
+            content.extend_from_slice(piece);
+            Ok(())
+        })
+        .expect("data");
+        assert_eq!(content, vec![7u8; 1500]);
+        skip_data(&mut s, 0).expect("padding");
+        assert!(next_entry(&mut s).expect("end").is_none());
+        // The initial empty buffer and every piece but the one read last, in order.
+        let spent = spent.borrow();
+        let expected: Vec<Vec<u8>> = std::iter::once(Vec::new())
+            .chain(data.chunks(1000).map(<[u8]>::to_vec))
+            .take(spent.len())
+            .collect();
+        assert_eq!(*spent, expected);
+        assert_eq!(spent.len(), data.len().div_ceil(1000));
     }
 
     #[test]

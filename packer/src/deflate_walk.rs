@@ -75,6 +75,7 @@ pub enum WalkError {
 }
 
 /// Little-endian bit reader; reads past the end give zeros and are caught by `check`.
+#[derive(Clone, Copy)]
 struct Bits<'a> {
     data: &'a [u8],
     /// Next byte to load into `buf`.
@@ -166,7 +167,10 @@ impl<'a> Bits<'a> {
 /// A canonical Huffman code: a table for codes of up to `FAST_BITS` bits, counts and sorted
 /// symbols for the longer ones.
 struct Code {
-    /// `symbol << 4 | length`, 0 where no short code matches.
+    /// `symbol << 4 | length`, 0 where no short code matches; empty for the literal/length
+    /// and distance codes, whose symbols the walk skips through `skip` and decodes only on the
+    /// slow path (long codes, the end of a block), bit by bit: one table less to build per
+    /// block.
     fast: Vec<u16>,
     /// `kind << 5 | bits of the code and its extra bits` for short literal, length and
     /// distance codes; 0 elsewhere (long codes, end of block, invalid symbols: the slow path).
@@ -181,7 +185,11 @@ struct Code {
 impl Code {
     fn new(info: &'static [u8]) -> Self {
         Self {
-            fast: vec![0; 1 << FAST_BITS],
+            fast: if info.is_empty() {
+                vec![0; 1 << FAST_BITS]
+            } else {
+                Vec::new()
+            },
             skip: Box::new([0; 1 << FAST_BITS]),
             info,
             count: [0; MAX_BITS + 1],
@@ -209,7 +217,9 @@ impl Code {
             }
         }
         self.fast.fill(0);
-        self.skip.fill(0);
+        if !self.info.is_empty() {
+            self.skip.fill(0);
+        }
         let mut code = 0u32;
         let mut index = 0usize;
         for len in 1..=FAST_BITS as usize {
@@ -221,6 +231,7 @@ impl Code {
                 let reversed = code.reverse_bits() >> (32 - len);
                 let entry = symbol << 4 | len as u16;
                 let mut at = reversed as usize;
+                // (Nothing to do when there is no `fast` table.)
                 while at < self.fast.len() {
                     self.fast[at] = entry;
                     at += 1 << len;
@@ -266,7 +277,11 @@ impl Code {
         if bits.count < MAX_BITS as u32 {
             bits.refill();
         }
-        let entry = self.fast[bits.peek(FAST_BITS) as usize];
+        let entry = self
+            .fast
+            .get(bits.peek(FAST_BITS) as usize)
+            .copied()
+            .unwrap_or(0);
         if entry != 0 {
             bits.consume(u32::from(entry & 15));
             return Ok(entry >> 4);
@@ -289,7 +304,7 @@ impl Code {
     }
 }
 
-/// Reusable tables for walking many streams.
+/// Reusable tables for walking many streams (one set per stream walked at a time).
 pub struct Walker {
     litlen: Code,
     dist: Code,
@@ -300,6 +315,267 @@ pub struct Walker {
 impl Default for Walker {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Where one stream's walk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// At a block's header.
+    Header,
+    /// Inside a Huffman-coded block, its tables built.
+    Symbols,
+    Done(Result<LastBlock, WalkError>),
+}
+
+/// One stream being walked.
+struct Walk<'a> {
+    bits: Bits<'a>,
+    /// Bit offset of the current block's header.
+    header: u64,
+    /// The current block carries BFINAL.
+    last: bool,
+    phase: Phase,
+}
+
+impl<'a> Walk<'a> {
+    fn new(stream: &'a [u8]) -> Self {
+        Self {
+            bits: Bits::new(stream),
+            header: 0,
+            last: false,
+            phase: Phase::Header,
+        }
+    }
+
+    /// Reads block headers (skipping stored blocks) until a Huffman-coded block's symbols
+    /// begin or the walk is over.
+    fn enter_block(&mut self, tables: &mut Walker) {
+        while self.phase == Phase::Header {
+            if let Err(e) = self.read_header(tables) {
+                self.phase = Phase::Done(Err(e));
+            }
+        }
+    }
+
+    fn read_header(&mut self, tables: &mut Walker) -> Result<(), WalkError> {
+        self.header = self.bits.position();
+        self.last = self.bits.take(1) == 1;
+        match self.bits.take(2) {
+            0 => {
+                tables.skip_stored(&mut self.bits)?;
+                self.end_block();
+            }
+            1 => {
+                tables.fixed_codes()?;
+                self.phase = Phase::Symbols;
+            }
+            2 => {
+                tables.read_dynamic_codes(&mut self.bits)?;
+                self.phase = Phase::Symbols;
+            }
+            _ => return Err(WalkError::BadBlockType),
+        }
+        Ok(())
+    }
+
+    /// A block's symbols ended (its end-of-block code read) or failed.
+    fn end_symbols(&mut self, result: Result<(), WalkError>) {
+        match result {
+            Ok(()) => self.end_block(),
+            Err(e) => self.phase = Phase::Done(Err(e)),
+        }
+    }
+
+    /// After a block: the walk is over if it was the last one.
+    fn end_block(&mut self) {
+        self.phase = match self.bits.check() {
+            Err(e) => Phase::Done(Err(e)),
+            Ok(()) if self.last => Phase::Done(Ok(LastBlock {
+                header: self.header,
+                end: self.bits.position(),
+            })),
+            Ok(()) => Phase::Header,
+        };
+    }
+}
+
+/// Loads the bits of the next symbol: a literal/length code with its extra bits (20) and a
+/// distance code with its extra bits (28) fit in one refill.
+#[inline(always)]
+fn ready(bits: &mut Bits) -> Result<(), WalkError> {
+    // Away from the end, refill every time: a branch on the bit count would be mispredicted
+    // every few symbols, a refill costs a few instructions.
+    if let Some(word) = bits.data.get(bits.next..bits.next + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        bits.buf |= u64::from_le_bytes(bytes) << bits.count;
+        bits.next += ((63 - bits.count) >> 3) as usize;
+        bits.count |= 56;
+    } else if bits.count < 48 {
+        // Reads past the end give zeros, which may decode as literals forever.
+        if bits.overrun > 8 {
+            return Err(WalkError::CutShort);
+        }
+        bits.refill();
+    }
+    Ok(())
+}
+
+/// Skips one literal, or one length and its distance; `true` at the end-of-block code.
+#[inline(always)]
+fn step(bits: &mut Bits, tables: &Walker) -> Result<bool, WalkError> {
+    // The common case without a branch on literal or length (which no predictor guesses):
+    // look up the distance as if a length came, and skip it only if one did.
+    let entry = tables.litlen.skip_entry(bits);
+    if entry == 0 {
+        return tables.slow_step(bits);
+    }
+    bits.consume(u32::from(entry & 31));
+    let is_length = entry >> 5 == LENGTH;
+    let dist = tables.dist.skip_entry(bits);
+    if is_length & (dist == 0) {
+        if tables.dist.skip_slow(bits)? == INVALID {
+            return Err(WalkError::BadCode);
+        }
+    } else {
+        bits.consume(if is_length { u32::from(dist & 31) } else { 0 });
+    }
+    Ok(false)
+}
+
+/// Skips the rest of one stream's block.
+fn skip_block(walk: &mut Walk, tables: &Walker) {
+    let mut bits = walk.bits;
+    let result = loop {
+        if let Err(e) = ready(&mut bits) {
+            break Err(e);
+        }
+        match step(&mut bits, tables) {
+            Ok(false) => {}
+            Ok(true) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    walk.bits = bits;
+    walk.end_symbols(result);
+}
+
+/// Both skip tables of a block side by side (literal/length, then distance), copied onto the
+/// stack for [`skip_blocks_in_turn`]: addressed from the stack pointer, they take no register,
+/// and two streams' bit buffers then stay in registers instead of going through memory at
+/// every symbol.
+type SkipTables = [u8; 2 << FAST_BITS];
+
+fn skip_tables(tables: &Walker) -> SkipTables {
+    let mut both = [0u8; 2 << FAST_BITS];
+    let (litlen, dist) = both.split_at_mut(1 << FAST_BITS);
+    litlen.copy_from_slice(&tables.litlen.skip[..]);
+    dist.copy_from_slice(&tables.dist.skip[..]);
+    both
+}
+
+/// The slow paths of [`step_in`], taking the reader by value and giving it back: a reader
+/// whose address went to a function not inlined would have to live in memory throughout.
+#[cold]
+#[inline(never)]
+fn slow_step_by_value<'a>(
+    tables: &Walker,
+    mut bits: Bits<'a>,
+) -> (Bits<'a>, Result<bool, WalkError>) {
+    let result = tables.slow_step(&mut bits);
+    (bits, result)
+}
+
+#[cold]
+#[inline(never)]
+fn slow_distance_by_value<'a>(
+    tables: &Walker,
+    mut bits: Bits<'a>,
+) -> (Bits<'a>, Result<u8, WalkError>) {
+    let result = tables.dist.skip_slow(&mut bits);
+    (bits, result)
+}
+
+/// [`step`] through [`SkipTables`].
+#[inline(always)]
+fn step_in(bits: &mut Bits, skip: &SkipTables, tables: &Walker) -> Result<bool, WalkError> {
+    const MASK: usize = (1 << FAST_BITS) - 1;
+    let entry = skip[bits.peek(FAST_BITS) as usize & MASK];
+    if entry == 0 {
+        let (after, result) = slow_step_by_value(tables, *bits);
+        *bits = after;
+        return result;
+    }
+    bits.consume(u32::from(entry & 31));
+    let is_length = entry >> 5 == LENGTH;
+    let dist = skip[(1 << FAST_BITS) + (bits.peek(FAST_BITS) as usize & MASK)];
+    if is_length & (dist == 0) {
+        let (after, result) = slow_distance_by_value(tables, *bits);
+        *bits = after;
+        if result? == INVALID {
+            return Err(WalkError::BadCode);
+        }
+    } else {
+        bits.consume(if is_length { u32::from(dist & 31) } else { 0 });
+    }
+    Ok(false)
+}
+
+/// Skips symbols of two streams in turn until one of them ends its block. Each symbol's
+/// lookup waits for the one before it (the table index is the bits left after it), so one
+/// stream keeps the core waiting on its loads; two independent ones fill those waits.
+fn skip_blocks_in_turn(a: &mut Walk, a_tables: &Walker, b: &mut Walk, b_tables: &Walker) {
+    let (a_skip, b_skip) = (skip_tables(a_tables), skip_tables(b_tables));
+    // The readers as local copies, written back at the end: left in the walks, which live in
+    // memory, their bit buffers went through the stack on every symbol.
+    let (mut a_bits, mut b_bits) = (a.bits, b.bits);
+    let (walk, result) = loop {
+        if let Err(e) = ready(&mut a_bits) {
+            break (0, Err(e));
+        }
+        if let Err(e) = ready(&mut b_bits) {
+            break (1, Err(e));
+        }
+        match step_in(&mut a_bits, &a_skip, a_tables) {
+            Ok(false) => {}
+            Ok(true) => break (0, Ok(())),
+            Err(e) => break (0, Err(e)),
+        }
+        match step_in(&mut b_bits, &b_skip, b_tables) {
+            Ok(false) => {}
+            Ok(true) => break (1, Ok(())),
+            Err(e) => break (1, Err(e)),
+        }
+    };
+    (a.bits, b.bits) = (a_bits, b_bits);
+    if walk == 0 {
+        a.end_symbols(result);
+    } else {
+        b.end_symbols(result);
+    }
+}
+
+/// Walks two streams at once, each with its own tables; the results are those
+/// [`Walker::last_block`] gives for each.
+pub fn last_blocks(
+    tables: &mut [Walker; 2],
+    streams: [&[u8]; 2],
+) -> [Result<LastBlock, WalkError>; 2] {
+    let [a_tables, b_tables] = tables;
+    let mut a = Walk::new(streams[0]);
+    let mut b = Walk::new(streams[1]);
+    loop {
+        a.enter_block(a_tables);
+        b.enter_block(b_tables);
+        match (a.phase, b.phase) {
+            (Phase::Done(a_result), Phase::Done(b_result)) => return [a_result, b_result],
+            (Phase::Symbols, Phase::Symbols) => {
+                skip_blocks_in_turn(&mut a, a_tables, &mut b, b_tables)
+            }
+            (Phase::Symbols, _) => skip_block(&mut a, a_tables),
+            _ => skip_block(&mut b, b_tables),
+        }
     }
 }
 
@@ -315,29 +591,13 @@ impl Walker {
 
     /// Walks `stream` (one complete raw deflate stream) block by block.
     pub fn last_block(&mut self, stream: &[u8]) -> Result<LastBlock, WalkError> {
-        let mut bits = Bits::new(stream);
+        let mut walk = Walk::new(stream);
         loop {
-            let header = bits.position();
-            let last = bits.take(1) == 1;
-            match bits.take(2) {
-                0 => self.skip_stored(&mut bits)?,
-                1 => {
-                    self.fixed_codes()?;
-                    self.skip_symbols(&mut bits)?;
-                }
-                2 => {
-                    self.read_dynamic_codes(&mut bits)?;
-                    self.skip_symbols(&mut bits)?;
-                }
-                _ => return Err(WalkError::BadBlockType),
+            walk.enter_block(self);
+            if let Phase::Done(result) = walk.phase {
+                return result;
             }
-            bits.check()?;
-            if last {
-                return Ok(LastBlock {
-                    header,
-                    end: bits.position(),
-                });
-            }
+            skip_block(&mut walk, self);
         }
     }
 
@@ -401,43 +661,18 @@ impl Walker {
         self.dist.build(&self.lengths[hlit..])
     }
 
-    fn skip_symbols(&mut self, bits: &mut Bits) -> Result<(), WalkError> {
-        loop {
-            // A literal/length code with its extra bits (20) and a distance code with its
-            // extra bits (28) fit in one refill.
-            if bits.count < 48 {
-                // Reads past the end give zeros, which may decode as literals forever.
-                if bits.overrun > 8 {
-                    return Err(WalkError::CutShort);
-                }
-                bits.refill();
-            }
-            // The common case without a branch on literal or length (which no predictor
-            // guesses): look up the distance as if a length came, and skip it only if one did.
-            let entry = self.litlen.skip_entry(bits);
-            if entry != 0 {
-                bits.consume(u32::from(entry & 31));
-                let is_length = entry >> 5 == LENGTH;
-                let dist = self.dist.skip_entry(bits);
-                if is_length & (dist == 0) {
-                    if self.dist.skip_slow(bits)? == INVALID {
-                        return Err(WalkError::BadCode);
-                    }
-                } else {
-                    bits.consume(if is_length { u32::from(dist & 31) } else { 0 });
-                }
-                continue;
-            }
-            match self.litlen.skip_slow(bits)? {
-                LITERAL => {}
-                LENGTH => {
-                    if self.dist.skip_slow(bits)? == INVALID {
-                        return Err(WalkError::BadCode);
-                    }
-                }
-                END_OF_BLOCK => return Ok(()),
-                _ => return Err(WalkError::BadCode),
-            }
+    /// A symbol the fast table does not hold: a long code, the end of the block, or invalid.
+    #[cold]
+    #[inline(never)]
+    fn slow_step(&self, bits: &mut Bits) -> Result<bool, WalkError> {
+        match self.litlen.skip_slow(bits)? {
+            LITERAL => Ok(false),
+            LENGTH => match self.dist.skip_slow(bits)? {
+                INVALID => Err(WalkError::BadCode),
+                _ => Ok(false),
+            },
+            END_OF_BLOCK => Ok(true),
+            _ => Err(WalkError::BadCode),
         }
     }
 }
@@ -527,6 +762,44 @@ mod tests {
         let small = b"hello hello hello".to_vec();
         let fixed = miniz_oxide::deflate::compress_to_vec(&small, 1);
         check_positions(&fixed, &small);
+    }
+
+    fn libdeflate(data: &[u8], level: i32) -> Vec<u8> {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
+        let mut out = vec![0; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(data, &mut out).expect("compress");
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn two_streams_in_turn_give_what_each_gives_alone() {
+        let streams: Vec<Vec<u8>> = [
+            (1 << 20, 21, 6),
+            (300_000, 22, 1),
+            (0, 23, 6),
+            (2 << 20, 24, 9),
+            (200_000, 25, 0),
+        ]
+        .iter()
+        .map(|&(len, seed, level)| libdeflate(&sample(len, seed), level))
+        .chain([b"\xff\xff".to_vec(), Vec::new()])
+        .collect();
+        let mut cut = streams[0].clone();
+        cut.truncate(cut.len() / 3);
+        let streams: Vec<Vec<u8>> = streams.into_iter().chain([cut]).collect();
+        let mut pair = [Walker::new(), Walker::new()];
+        let mut alone = Walker::new();
+        for a in &streams {
+            for b in &streams {
+                let expected = [alone.last_block(a), alone.last_block(b)];
+                assert_eq!(last_blocks(&mut pair, [a, b]), expected);
+            }
+        }
+        // Real streams walk; the garbage and the cut one do not.
+        assert!(alone.last_block(&streams[0]).is_ok());
+        assert!(alone.last_block(&streams[5]).is_err());
+        assert!(alone.last_block(&streams[7]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! at most about 3N chunks in flight.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -24,7 +24,7 @@ use std::thread::{self, JoinHandle};
 use sha2::{Digest, Sha256};
 use wsl_common::manifest::Chunk;
 
-use crate::deflate_walk::Walker;
+use crate::deflate_walk::{self, LastBlock, WalkError, Walker};
 use crate::sys;
 
 /// Uncompressed bytes per chunk.
@@ -69,7 +69,13 @@ struct Done {
 
 /// A `Write` for the tar stream; `finish` completes the gzip file and hands the sink back.
 pub struct ParallelGzip<W: Write + Send + 'static> {
+    /// The chunk being filled: always `CHUNK_SIZE` long (so files are read straight into
+    /// it), `filled` bytes of it data.
     buf: Vec<u8>,
+    filled: usize,
+    /// Chunk buffers the workers are done with, back for reuse (no allocation and no zeroing
+    /// per chunk).
+    spare: Receiver<Vec<u8>>,
     next_index: u64,
     level: u32,
     jobs: Option<SyncSender<Job>>,
@@ -83,18 +89,22 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
         let threads = threads.max(1);
         let (job_tx, job_rx) = sync_channel::<Job>(threads * 2);
         let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+        let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(threads + 1);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let workers = (0..threads)
             .map(|_| {
                 let jobs = Arc::clone(&job_rx);
                 let done = done_tx.clone();
-                thread::spawn(move || compress_jobs(&jobs, &done, deflater))
+                let spare = spare_tx.clone();
+                thread::spawn(move || compress_jobs(&jobs, &done, &spare, deflater))
             })
             .collect();
         drop(done_tx);
         let writer = thread::spawn(move || write_in_order(sink, &done_rx, hash));
         Self {
-            buf: Vec::with_capacity(CHUNK_SIZE),
+            buf: vec![0; CHUNK_SIZE],
+            filled: 0,
+            spare: spare_rx,
             next_index: 0,
             level: level.min(9),
             jobs: Some(job_tx),
@@ -110,14 +120,17 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
     }
 
     fn send(&mut self, last: bool) -> io::Result<()> {
-        let data = std::mem::replace(
-            &mut self.buf,
-            if last {
-                Vec::new()
-            } else {
-                Vec::with_capacity(CHUNK_SIZE)
-            },
-        );
+        let next = if last {
+            Vec::new()
+        } else {
+            let mut next = self.spare.try_recv().unwrap_or_default();
+            // Only a partial chunk (none but the last) comes back shorter.
+            next.resize(CHUNK_SIZE, 0);
+            next
+        };
+        let mut data = std::mem::replace(&mut self.buf, next);
+        data.truncate(self.filled);
+        self.filled = 0;
         let job = Job {
             index: self.next_index,
             data,
@@ -157,14 +170,29 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
         self.send(true)?;
         self.stop()
     }
+
+    /// Reads at most `max` bytes of `reader` straight into the chunk being filled (one read
+    /// call; `Ok(Ok(0))` at the reader's end). The outer error is the stream's (the writer
+    /// stopped), the inner one the reader's.
+    pub fn read_from(&mut self, reader: &mut dyn Read, max: u64) -> io::Result<io::Result<usize>> {
+        let want = (CHUNK_SIZE - self.filled).min(usize::try_from(max).unwrap_or(usize::MAX));
+        let read = reader.read(&mut self.buf[self.filled..self.filled + want]);
+        if let Ok(n) = read {
+            self.filled += n;
+            if self.filled == CHUNK_SIZE {
+                self.send(false)?;
+            }
+        }
+        Ok(read)
+    }
 }
 
 impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = CHUNK_SIZE - self.buf.len();
-        let n = data.len().min(room);
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK_SIZE {
+        let n = data.len().min(CHUNK_SIZE - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
+        if self.filled == CHUNK_SIZE {
             self.send(false)?;
         }
         Ok(n)
@@ -183,25 +211,42 @@ impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
     }
 }
 
-fn compress_jobs(jobs: &Mutex<Receiver<Job>>, done: &SyncSender<Done>, deflater: Deflater) {
+/// A worker: takes two jobs (one only at the end of the stream) so that libdeflate's two
+/// streams are walked in turn ([`deflate_walk::last_blocks`]). Which chunks go together
+/// changes nothing in their bytes. Waiting for the second job holds up no other thread: the
+/// reader only ever waits for room in the queue, and the writer takes every finished chunk.
+fn compress_jobs(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &SyncSender<Done>,
+    spare: &SyncSender<Vec<u8>>,
+    deflater: Deflater,
+) {
     let mut engine = Engine::new(deflater);
+    let mut batch = Vec::with_capacity(2);
     loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&job.data);
-        let compressed = engine.deflate(&job.data, job.level, job.last);
-        let result = Done {
-            index: job.index,
-            compressed,
-            crc,
-            uncompressed: job.data.len() as u64,
-        };
-        if done.send(result).is_err() {
-            return;
+        {
+            let Ok(rx) = jobs.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            batch.push(first);
+            if let Ok(second) = rx.recv() {
+                batch.push(second);
+            }
+        }
+        let compressed = engine.deflate_batch(&batch);
+        for (job, compressed) in batch.drain(..).zip(compressed) {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&job.data);
+            let result = Done {
+                index: job.index,
+                compressed,
+                crc,
+                uncompressed: job.data.len() as u64,
+            };
+            // Back to the reader for the next chunk; dropped when enough wait there already.
+            let _ = spare.try_send(job.data);
+            if done.send(result).is_err() {
+                return;
+            }
         }
     }
 }
@@ -278,8 +323,13 @@ pub fn zlib_rs_params(level: u32) -> (i32, Option<sys::Tuning>) {
 
 /// One deflate implementation, reused from chunk to chunk.
 enum Engine {
-    /// The compressor for the current level, the block walker, a scratch output buffer.
-    Libdeflate(Option<(u32, libdeflater::Compressor)>, Box<Walker>, Vec<u8>),
+    /// The compressor for the current level, the block walkers' tables (two streams are
+    /// walked at a time), a scratch output buffer.
+    Libdeflate(
+        Option<(u32, libdeflater::Compressor)>,
+        Box<[Walker; 2]>,
+        Vec<u8>,
+    ),
     ZlibRs(Option<(u32, sys::RawDeflate)>),
     Miniz(Box<miniz_oxide::deflate::core::CompressorOxide>),
 }
@@ -293,27 +343,37 @@ impl Engine {
         }
     }
 
+    /// [`Engine::deflate`] of each job; libdeflate's chunks are walked two at a time.
+    fn deflate_batch(&mut self, jobs: &[Job]) -> Vec<Vec<u8>> {
+        match self {
+            Engine::Libdeflate(state, walkers, scratch) => {
+                let chunks: Vec<ChunkInput> = jobs
+                    .iter()
+                    .map(|job| ChunkInput {
+                        data: &job.data,
+                        level: job.level,
+                        last: job.last,
+                    })
+                    .collect();
+                libdeflate_chunks(state, walkers, scratch, &chunks)
+            }
+            _ => jobs
+                .iter()
+                .map(|job| self.deflate(&job.data, job.level, job.last))
+                .collect(),
+        }
+    }
+
     /// Raw deflate of `data` as a stream of its own: ends in a sync flush (byte aligned, not
     /// final) or, for the last chunk, in a final block.
     fn deflate(&mut self, data: &[u8], level: u32, last: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 64);
         match self {
-            Engine::Libdeflate(state, walker, scratch) => {
-                if level == 0 {
-                    stored(data, last, &mut out);
-                    return out;
-                }
-                if !matches!(state, Some((l, _)) if *l == level) {
-                    *state = libdeflater::CompressionLvl::new(level as i32)
-                        .ok()
-                        .map(|lvl| (level, libdeflater::Compressor::new(lvl)));
-                }
-                match state {
-                    Some((_, compressor)) => {
-                        libdeflate_chunk(compressor, walker, scratch, data, last, &mut out)
-                    }
-                    None => stored(data, last, &mut out),
-                }
+            Engine::Libdeflate(state, walkers, scratch) => {
+                let chunk = ChunkInput { data, level, last };
+                return libdeflate_chunks(state, walkers, scratch, &[chunk])
+                    .pop()
+                    .unwrap_or_default();
             }
             Engine::ZlibRs(state) => {
                 if !matches!(state, Some((l, _)) if *l == level) {
@@ -357,33 +417,93 @@ impl Engine {
     }
 }
 
+/// One chunk's input for [`libdeflate_chunks`].
+#[derive(Clone, Copy)]
+struct ChunkInput<'a> {
+    data: &'a [u8],
+    level: u32,
+    last: bool,
+}
+
 /// libdeflate compresses a whole buffer into a complete stream, its last block marked final.
 /// For a chunk that is not the last, that bit is cleared and an empty stored block appended
 /// (what zlib's sync flush writes: it ends the chunk on a byte boundary), so the next chunk's
-/// blocks follow on; finding the bit takes a walk over the blocks ([`crate::deflate_walk`]).
-/// Should libdeflate fail or its stream not walk (neither expected), the chunk is stored.
-fn libdeflate_chunk(
-    compressor: &mut libdeflater::Compressor,
-    walker: &mut Walker,
+/// blocks follow on; finding the bit takes a walk over the blocks ([`crate::deflate_walk`]),
+/// two streams at a time. Should libdeflate fail or its stream not walk (neither expected),
+/// the chunk is stored.
+fn libdeflate_chunks(
+    state: &mut Option<(u32, libdeflater::Compressor)>,
+    walkers: &mut [Walker; 2],
     scratch: &mut Vec<u8>,
-    data: &[u8],
-    last: bool,
+    chunks: &[ChunkInput],
+) -> Vec<Vec<u8>> {
+    let mut outs = Vec::with_capacity(chunks.len());
+    let mut to_walk = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut out = Vec::with_capacity(chunk.data.len() + chunk.data.len() / 64 + 64);
+        if libdeflate_whole(state, scratch, chunk, &mut out) {
+            if !chunk.last {
+                to_walk.push(i);
+            }
+        } else {
+            stored(chunk.data, chunk.last, &mut out);
+        }
+        outs.push(out);
+    }
+    for pair in to_walk.chunks(2) {
+        match *pair {
+            [a, b] => {
+                let [found_a, found_b] = deflate_walk::last_blocks(walkers, [&outs[a], &outs[b]]);
+                join_on(&mut outs[a], found_a, chunks[a].data);
+                join_on(&mut outs[b], found_b, chunks[b].data);
+            }
+            [a] => {
+                let found = walkers[0].last_block(&outs[a]);
+                join_on(&mut outs[a], found, chunks[a].data);
+            }
+            _ => {}
+        }
+    }
+    outs
+}
+
+/// Compresses `chunk` into `out` as one complete stream; `false` when it is to be stored
+/// (level 0, or libdeflate refused).
+fn libdeflate_whole(
+    state: &mut Option<(u32, libdeflater::Compressor)>,
+    scratch: &mut Vec<u8>,
+    chunk: &ChunkInput,
     out: &mut Vec<u8>,
-) {
+) -> bool {
+    if chunk.level == 0 {
+        return false;
+    }
+    if !matches!(state, Some((l, _)) if *l == chunk.level) {
+        *state = libdeflater::CompressionLvl::new(chunk.level as i32)
+            .ok()
+            .map(|lvl| (chunk.level, libdeflater::Compressor::new(lvl)));
+    }
+    let Some((_, compressor)) = state else {
+        return false;
+    };
     // The scratch buffer only grows, so it is zeroed once, not for every chunk.
-    let bound = compressor.deflate_compress_bound(data.len());
+    let bound = compressor.deflate_compress_bound(chunk.data.len());
     if scratch.len() < bound {
         scratch.resize(bound, 0);
     }
-    let Ok(len) = compressor.deflate_compress(data, scratch) else {
-        return stored(data, last, out);
+    let Ok(len) = compressor.deflate_compress(chunk.data, scratch) else {
+        return false;
     };
     out.extend_from_slice(&scratch[..len]);
-    if last {
-        return;
-    }
+    true
+}
+
+/// Makes a complete stream (not the last chunk's) one that the next chunk follows on: clears
+/// its last block's BFINAL and appends an empty stored block; stores `data` instead if the
+/// walk failed.
+fn join_on(out: &mut Vec<u8>, found: Result<LastBlock, WalkError>, data: &[u8]) {
     let end_bits = out.len() as u64 * 8;
-    match walker.last_block(out) {
+    match found {
         Ok(block) if block.end <= end_bits && block.end + 8 > end_bits => {
             out[(block.header / 8) as usize] &= !(1u8 << (block.header % 8));
             // The empty stored block: 3 header bits (not final, type 00: zeros, as the
@@ -395,7 +515,7 @@ fn libdeflate_chunk(
         }
         _ => {
             out.clear();
-            stored(data, last, out);
+            stored(data, false, out);
         }
     }
 }
@@ -567,6 +687,44 @@ mod tests {
             sizes[8] < sizes[0],
             "level 9 compresses better than level 1: {sizes:?}"
         );
+    }
+
+    /// A reader that gives at most 777 bytes per call, as pipes and short reads do.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(777);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reading_into_the_chunk_gives_the_bytes_writing_gives() {
+        let data = sample(2 * CHUNK_SIZE + 4321);
+        let (written, _) = gzip(&data, 2, Deflater::Libdeflate, 6);
+        let mut gz = ParallelGzip::new(Vec::new(), 6, 2, Deflater::Libdeflate, false);
+        gz.write_all(&data[..100]).expect("write");
+        let mut reader = Trickle(&data[100..]);
+        let mut left = (data.len() - 100) as u64;
+        while left > 0 {
+            let n = gz
+                .read_from(&mut reader, left)
+                .expect("stream")
+                .expect("read");
+            assert!(n > 0);
+            left -= n as u64;
+        }
+        assert_eq!(
+            gz.read_from(&mut reader, 10)
+                .expect("stream")
+                .expect("read"),
+            0
+        );
+        let (read, _) = gz.finish().expect("finish");
+        assert_eq!(read, written);
     }
 
     #[test]

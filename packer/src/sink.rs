@@ -192,10 +192,13 @@ impl<'p, W: Write + Send + 'static> TarSink<'p, W> {
         label: &dyn Fn() -> String,
     ) -> Result<(), Error> {
         let mut left = size;
-        let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match reader.read(&mut buf[..want]) {
+            // Straight into the compressor's chunk: no buffer of its own, no copy.
+            let read = self
+                .gz
+                .read_from(reader, left)
+                .map_err(|e| Error::write(&self.out_path, e))?;
+            let n = match read {
                 Ok(0) => {
                     return Err(Error::read(
                         label(),
@@ -211,7 +214,6 @@ impl<'p, W: Write + Send + 'static> TarSink<'p, W> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::read(label(), e)),
             };
-            self.put(&buf[..n])?;
             left -= n as u64;
         }
         let zeros = [0u8; BLOCK];
