@@ -103,10 +103,11 @@ pub struct PackArgs {
     /// Icon (.ico, at most 1 MiB) for the Windows shortcut, copied into the tree.
     #[arg(long, value_name = "FILE")]
     pub icon: Option<PathBuf>,
-    /// Command WSL runs once as root on the first interactive start.
+    /// Command WSL runs once as root on the first interactive start (default in a native .wsl
+    /// of a tree that ships its user: packer's own, which the held-back user goes with).
     #[arg(long, value_name = "CMD")]
     pub oobe_command: Option<String>,
-    /// uid WSL starts as after the OOBE (oobe.defaultUid): for an --oobe-command that creates the user.
+    /// uid WSL starts as after the OOBE (oobe.defaultUid; default in a native .wsl: the user's).
     #[arg(long, value_name = "UID")]
     pub default_uid: Option<u32>,
     /// User init drops WSL's shells to (default: the source's /etc/wsl.conf [user] default, else root).
