@@ -114,7 +114,7 @@ pub struct PackArgs {
     #[arg(long, value_name = "USER")]
     pub default_user: Option<String>,
     /// How systemd runs (default: native for .wsl, wrapper for rootfs and installer; a
-    /// NixOS tree keeps what its declared wsl.conf says behind [user] default=root). native: WSL boots systemd (`[boot]
+    /// NixOS tree keeps the mode its declared wsl.conf says). native: WSL boots systemd (`[boot]
     /// systemd=true`, /sbin/init is init) and starts the user directly; wrapper: WSL starts
     /// root, whose shell, init, starts systemd and drops to the user (WSL without systemd
     /// support).
