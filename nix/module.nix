@@ -38,6 +38,14 @@ let
 
   cfg = config.wsl;
   paths = import ./paths.nix;
+
+  # users.defaultUserShell as a path: utils.toShellPath (nixos/lib/utils.nix) names a package
+  # by its path in the profile.
+  defaultShellPath =
+    let
+      shell = config.users.defaultUserShell;
+    in
+    if lib.isDerivation shell then "/run/current-system/sw${shell.shellPath}" else shell;
   native = cfg.systemd == "native";
   # Who WSL starts for a session without `-u` ([user] default): root in wrapper mode, whose
   # shell init must run to start systemd; in native mode the user, whose shell is init too
@@ -227,11 +235,7 @@ in
 
     userShell = mkOption {
       type = types.str;
-      default =
-        let
-          shell = config.users.defaultUserShell;
-        in
-        if lib.isDerivation shell then "/run/current-system/sw${shell.shellPath}" else shell;
+      default = defaultShellPath;
       defaultText = literalExpression "users.defaultUserShell, as a path: /run/current-system/sw/bin/bash";
       description = ''
         The default user's real shell in native mode (`user-shell` in init.conf). The user's
@@ -243,12 +247,7 @@ in
 
     rootShell = mkOption {
       type = types.str;
-      default =
-        let
-          shell = config.users.defaultUserShell;
-        in
-        # utils.toShellPath (nixos/lib/utils.nix): a package is named by its path in the profile
-        if lib.isDerivation shell then "/run/current-system/sw${shell.shellPath}" else shell;
+      default = defaultShellPath;
       defaultText = literalExpression "users.defaultUserShell, as a path: /run/current-system/sw/bin/bash";
       description = ''
         Root's real shell, which init runs for root (`sudo -i`, `su -`, `init recovery`; `shell` in
