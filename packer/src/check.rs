@@ -287,6 +287,8 @@ fn read_entries(path: &Path, reader: Box<dyn Read>, report: &mut Report) -> Resu
 }
 
 fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
+    // Looked at once: it scans the store for systems.
+    let is_nixos = matches!(nixos::detect(archive), Ok(Some(_)));
     // /etc/shadow may belong to a `shadow` group (Debian); the others must be root:root.
     let root_file = |report: &mut Report, path: &[u8], modes: &[u32]| -> Option<&Seen> {
         let seen = archive.0.get(path)?;
@@ -396,7 +398,7 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
         );
         // What WSL's native boot runs from the tree, as packer warns when it writes one. Not
         // on NixOS, whose /bin appears at activation.
-        if !matches!(nixos::detect(archive), Ok(Some(_))) {
+        if !is_nixos {
             for missing in crate::edits::native_boot_missing(archive) {
                 report.warn(missing);
             }
@@ -424,7 +426,9 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
             &settings,
             passwd_text.as_deref(),
         ));
-        check_default_uid_user(archive, report, &settings, passwd_text.as_deref());
+        if !is_nixos {
+            check_default_uid_user(archive, report, &settings, passwd_text.as_deref());
+        }
     }
     if let Some(text) = &passwd_text {
         report.add(validator::passwd(text));
@@ -442,7 +446,7 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
         report.warn("/etc/resolv.conf is shipped: WSL writes its own (generateResolvConf)".into());
     }
     // On NixOS the masks are init's (systemd.mask= on systemd's command line), not links.
-    if !matches!(nixos::detect(archive), Ok(Some(_))) {
+    if !is_nixos {
         check_units(archive, report);
     }
     check_nixos(archive, report);
@@ -450,8 +454,8 @@ fn check_tree(archive: &Archive, report: &mut Report, arch: Option<Arch>) {
 
 /// `oobe.defaultUid` must name someone by the time WSL looks it up (getpwuid per session,
 /// init.cpp:1004-1032, falling back to root): a user the OOBE command creates, init's
-/// first-boot account, or (with the validator's warning) one in /etc/passwd. Not on NixOS,
-/// whose activation makes the declared users.
+/// first-boot account, or (with the validator's warning) one in /etc/passwd. Not called on
+/// NixOS, whose activation makes the declared users.
 fn check_default_uid_user(
     archive: &Archive,
     report: &mut Report,
@@ -465,7 +469,7 @@ fn check_default_uid_user(
             .map(|(_, _, v)| v.as_str())
     };
     let Some(uid) = get("defaultUid") else { return };
-    if get("command").is_some() || matches!(nixos::detect(archive), Ok(Some(_))) {
+    if get("command").is_some() {
         return;
     }
     let has_uid = |text: Option<&[u8]>| {
