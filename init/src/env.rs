@@ -50,11 +50,7 @@ pub fn build(inputs: Inputs<'_>) -> Vec<CString> {
     for (key, value) in &inputs.caller {
         let k = key.as_bytes();
         if k == b"PATH" {
-            windows = value
-                .as_bytes()
-                .split(|&b| b == b':')
-                .filter(|e| e.starts_with(b"/mnt/"))
-                .collect();
+            windows = windows_entries(value.as_bytes());
             continue;
         }
         if k.is_empty() || k.contains(&b'=') || REPLACED.iter().any(|r| r.as_bytes() == k) {
@@ -88,6 +84,13 @@ pub fn build(inputs: Inputs<'_>) -> Vec<CString> {
     }
     out.into_iter()
         .filter_map(|v| CString::new(v).ok())
+        .collect()
+}
+
+/// The Windows entries of a session's PATH: those WSL appends under the drive mounts.
+pub fn windows_entries(path: &[u8]) -> Vec<&[u8]> {
+    path.split(|&b| b == b':')
+        .filter(|e| e.starts_with(b"/mnt/"))
         .collect()
 }
 

@@ -50,12 +50,7 @@ pub fn environment(caller: &[(OsString, OsString)], shell: &OsString) -> Vec<CSt
         }
         has_wslpath |= k == b"WSLPATH";
         if k == b"PATH" {
-            let entries: Vec<&[u8]> = value
-                .as_encoded_bytes()
-                .split(|&b| b == b':')
-                .filter(|e| e.starts_with(b"/mnt/"))
-                .collect();
-            windows = Some(entries.join(&b':'));
+            windows = Some(crate::env::windows_entries(value.as_encoded_bytes()).join(&b':'));
         }
         out.extend(cvar(&key.to_string_lossy(), value));
     }
