@@ -472,13 +472,7 @@ fn check_default_uid_user(
     if get("command").is_some() {
         return;
     }
-    let has_uid = |text: Option<&[u8]>| {
-        text.is_some_and(|t| {
-            String::from_utf8_lossy(t)
-                .lines()
-                .any(|l| l.split(':').nth(2) == Some(uid))
-        })
-    };
+    let has_uid = |text: Option<&[u8]>| text.is_some_and(|t| validator::has_uid(t, uid));
     let account = archive
         .0
         .get(&b"etc/nixos-wsl/first-boot-account"[..])

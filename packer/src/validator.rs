@@ -97,6 +97,13 @@ fn masked(tree: &dyn Lookup, unit: &str) -> bool {
         && leads_to_dev_null(tree, &path)
 }
 
+/// Whether a passwd text has a user of `uid` (its third field), as `read_passwd` keys them.
+pub fn has_uid(passwd: &[u8], uid: &str) -> bool {
+    String::from_utf8_lossy(passwd)
+        .lines()
+        .any(|l| l.split(':').nth(2) == Some(uid))
+}
+
 /// The validator's checks of `/etc/wsl-distribution.conf` values (`read_tar`): where the OOBE
 /// command, the icon and the terminal profile live, their modes, and the default uid.
 pub fn distribution_conf(
@@ -125,12 +132,7 @@ pub fn distribution_conf(
                 "oobe.defaultUid is {uid}, not 1000 (Microsoft's validator)"
             )));
         }
-        let taken = passwd.is_some_and(|text| {
-            String::from_utf8_lossy(text)
-                .lines()
-                .any(|l| l.split(':').nth(2) == Some(uid))
-        });
-        if taken {
+        if passwd.is_some_and(|text| has_uid(text, uid)) {
             out.push(Finding::Warning(format!(
                 "/etc/passwd already has a user with oobe.defaultUid {uid}: Microsoft's validator expects the OOBE command to create it"
             )));
