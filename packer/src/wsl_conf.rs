@@ -37,7 +37,8 @@ pub const HEADER: &str = concat!(
 const WRAPPER_COMMENT_LINES: usize = 4;
 
 /// Marks a setting of packer's inside a section of the source: Microsoft's validator reads
-/// wsl.conf with Python's configparser, which refuses a section that appears twice
+/// wsl.conf with Python's configparser (validate-modern.py, `validate_config`:
+/// `config.read_string`), which refuses a section that appears twice
 /// (DuplicateSectionError), so a section the source has gets packer's setting in it, not a
 /// second one in the header. The marked line goes again when packer's output is packed again.
 const INSERTED_MARK: &str = "# packer (nixos-wsl): the next line is packer's";
