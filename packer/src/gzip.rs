@@ -14,9 +14,17 @@
 //!
 //! Memory is bounded: a reader (the caller) -> N compressor threads -> one ordered writer, with
 //! at most about 3N chunks in flight.
+//!
+//! The caller may also end a chunk early ([`ParallelGzip::cut`]) and have chunks written
+//! before written again ([`ParallelGzip::repeat`]): a file's data that starts and ends its own
+//! chunks compresses to bytes that stand for it wherever it recurs (a hard link written out in
+//! full), and the writer reads them back from its output instead of a compressor redoing them.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -53,22 +61,73 @@ pub struct Written {
     pub chunks: Vec<Chunk>,
 }
 
-struct Job {
+/// Where the gzip file goes: written in order, and read back to repeat chunks.
+pub trait Output: Write + Send + 'static {
+    /// Fills `buf` with the bytes written at `offset` (counted from the first byte written).
+    fn read_back(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// A new file (packer's temporary output): its byte 0 is the first byte written.
+impl Output for BufWriter<File> {
+    fn read_back(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.flush()?;
+        self.get_ref().read_exact_at(buf, offset)
+    }
+}
+
+impl Output for Vec<u8> {
+    fn read_back(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let piece = start
+            .checked_add(buf.len())
+            .and_then(|end| self.get(start..end))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(piece);
+        Ok(())
+    }
+}
+
+/// Numbers count in the order the writer writes: `index` jobs, `chunks` the chunks of the
+/// gzip file (a repeat is one job of several chunks).
+enum Job {
+    Deflate(Deflate),
+    /// Write these chunks, written before, again.
+    Repeat {
+        index: u64,
+        chunks: Range<usize>,
+    },
+}
+
+struct Deflate {
     index: u64,
     data: Vec<u8>,
     level: u32,
     last: bool,
 }
 
-struct Done {
-    index: u64,
-    compressed: Vec<u8>,
-    crc: crc32fast::Hasher,
-    uncompressed: u64,
+enum Done {
+    Deflated {
+        index: u64,
+        compressed: Vec<u8>,
+        crc: u32,
+        uncompressed: u64,
+    },
+    Repeat {
+        index: u64,
+        chunks: Range<usize>,
+    },
+}
+
+impl Done {
+    fn index(&self) -> u64 {
+        match self {
+            Done::Deflated { index, .. } | Done::Repeat { index, .. } => *index,
+        }
+    }
 }
 
 /// A `Write` for the tar stream; `finish` completes the gzip file and hands the sink back.
-pub struct ParallelGzip<W: Write + Send + 'static> {
+pub struct ParallelGzip<W: Output> {
     /// The chunk being filled: always `CHUNK_SIZE` long (so files are read straight into
     /// it), `filled` bytes of it data.
     buf: Vec<u8>,
@@ -77,13 +136,15 @@ pub struct ParallelGzip<W: Write + Send + 'static> {
     /// per chunk).
     spare: Receiver<Vec<u8>>,
     next_index: u64,
+    /// Chunks of the gzip file sent so far (deflated or repeated).
+    chunks_sent: usize,
     level: u32,
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<io::Result<(W, Written)>>>,
 }
 
-impl<W: Write + Send + 'static> ParallelGzip<W> {
+impl<W: Output> ParallelGzip<W> {
     /// `hash`: also compute the SHA-256 of the output (costs a little of the writer's time).
     pub fn new(sink: W, level: u32, threads: usize, deflater: Deflater, hash: bool) -> Self {
         let threads = threads.max(1);
@@ -106,6 +167,7 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
             filled: 0,
             spare: spare_rx,
             next_index: 0,
+            chunks_sent: 0,
             level: level.min(9),
             jobs: Some(job_tx),
             workers,
@@ -131,12 +193,50 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
         let mut data = std::mem::replace(&mut self.buf, next);
         data.truncate(self.filled);
         self.filled = 0;
-        let job = Job {
+        let job = Job::Deflate(Deflate {
             index: self.next_index,
             data,
             level: self.level,
             last,
+        });
+        self.chunks_sent += 1;
+        self.queue(job)
+    }
+
+    /// Ends the chunk being filled here (nothing when it is empty), so that the next bytes
+    /// start a chunk of their own.
+    pub fn cut(&mut self) -> io::Result<()> {
+        if self.filled > 0 {
+            self.send(false)?;
+        }
+        Ok(())
+    }
+
+    /// The number the next chunk will have in [`Written::chunks`] (after a [`cut`]).
+    ///
+    /// [`cut`]: ParallelGzip::cut
+    pub fn next_chunk(&self) -> usize {
+        self.chunks_sent
+    }
+
+    /// Cuts, then writes the chunks `chunks` (sent before) once more: the same compressed
+    /// bytes, for the same data.
+    pub fn repeat(&mut self, chunks: Range<usize>) -> io::Result<()> {
+        self.cut()?;
+        if chunks.end > self.chunks_sent {
+            return Err(io::Error::other(format!(
+                "chunks {chunks:?} repeated before they were written"
+            )));
+        }
+        self.chunks_sent += chunks.len();
+        let job = Job::Repeat {
+            index: self.next_index,
+            chunks,
         };
+        self.queue(job)
+    }
+
+    fn queue(&mut self, job: Job) -> io::Result<()> {
         self.next_index += 1;
         let sent = self
             .jobs
@@ -187,7 +287,7 @@ impl<W: Write + Send + 'static> ParallelGzip<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
+impl<W: Output> Write for ParallelGzip<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = data.len().min(CHUNK_SIZE - self.filled);
         self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
@@ -203,7 +303,7 @@ impl<W: Write + Send + 'static> Write for ParallelGzip<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
+impl<W: Output> Drop for ParallelGzip<W> {
     fn drop(&mut self) {
         if self.writer.is_some() {
             let _ = self.stop();
@@ -211,10 +311,12 @@ impl<W: Write + Send + 'static> Drop for ParallelGzip<W> {
     }
 }
 
-/// A worker: takes two jobs (one only at the end of the stream) so that libdeflate's two
-/// streams are walked in turn ([`deflate_walk::last_blocks`]). Which chunks go together
-/// changes nothing in their bytes. Waiting for the second job holds up no other thread: the
-/// reader only ever waits for room in the queue, and the writer takes every finished chunk.
+/// A worker: takes two chunks to deflate (one only at the end of the stream) so that
+/// libdeflate's two streams are walked in turn ([`deflate_walk::last_blocks`]); repeats that
+/// come between go straight on to the writer. Which chunks go together changes nothing in
+/// their bytes. Waiting for the second job holds up no other thread: the queue is empty then,
+/// so the reader is busy reading, and the writer takes every finished chunk (and repeat) at
+/// once, whatever it waits for.
 fn compress_jobs(
     jobs: &Mutex<Receiver<Job>>,
     done: &SyncSender<Done>,
@@ -226,20 +328,27 @@ fn compress_jobs(
     loop {
         {
             let Ok(rx) = jobs.lock() else { return };
-            let Ok(first) = rx.recv() else { return };
-            batch.push(first);
-            if let Ok(second) = rx.recv() {
-                batch.push(second);
+            while batch.len() < 2 {
+                let Ok(job) = rx.recv() else { break };
+                match job {
+                    Job::Deflate(job) => batch.push(job),
+                    Job::Repeat { index, chunks } => {
+                        if done.send(Done::Repeat { index, chunks }).is_err() {
+                            return;
+                        }
+                    }
+                }
             }
+        }
+        if batch.is_empty() {
+            return;
         }
         let compressed = engine.deflate_batch(&batch);
         for (job, compressed) in batch.drain(..).zip(compressed) {
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&job.data);
-            let result = Done {
+            let result = Done::Deflated {
                 index: job.index,
                 compressed,
-                crc,
+                crc: crc32fast::hash(&job.data),
                 uncompressed: job.data.len() as u64,
             };
             // Back to the reader for the next chunk; dropped when enough wait there already.
@@ -251,56 +360,114 @@ fn compress_jobs(
     }
 }
 
-fn write_in_order<W: Write>(
-    mut sink: W,
+fn write_in_order<W: Output>(
+    sink: W,
     done: &Receiver<Done>,
     hash: bool,
 ) -> io::Result<(W, Written)> {
-    let mut sha = hash.then(Sha256::new);
-    let mut crc = crc32fast::Hasher::new();
-    let mut written = Written::default();
-    sink.write_all(&GZIP_HEADER)?;
-    if let Some(sha) = &mut sha {
-        sha.update(GZIP_HEADER);
-    }
-    let mut offset = GZIP_HEADER.len() as u64;
+    let mut out = OrderedWriter {
+        sink,
+        sha: hash.then(Sha256::new),
+        crc: crc32fast::Hasher::new(),
+        crcs: Vec::new(),
+        written: Written::default(),
+        offset: 0,
+        copy: Vec::new(),
+    };
+    out.put(&GZIP_HEADER)?;
     let mut waiting = BTreeMap::new();
     let mut next = 0u64;
     for chunk in done {
-        waiting.insert(chunk.index, chunk);
+        waiting.insert(chunk.index(), chunk);
         while let Some(chunk) = waiting.remove(&next) {
-            sink.write_all(&chunk.compressed)?;
-            if let Some(sha) = &mut sha {
-                sha.update(&chunk.compressed);
+            match chunk {
+                Done::Deflated {
+                    compressed,
+                    crc,
+                    uncompressed,
+                    ..
+                } => out.chunk(&compressed, crc, uncompressed)?,
+                Done::Repeat { chunks, .. } => out.repeat(chunks)?,
             }
-            crc.combine(&chunk.crc);
-            written.chunks.push(Chunk {
-                offset,
-                compressed: chunk.compressed.len() as u64,
-                uncompressed: chunk.uncompressed,
-            });
-            offset += chunk.compressed.len() as u64;
-            written.uncompressed_size += chunk.uncompressed;
             next += 1;
         }
     }
     if !waiting.is_empty() {
         return Err(io::Error::other("a compressor thread stopped early"));
     }
-    let mut trailer = [0u8; 8];
-    trailer[..4].copy_from_slice(&crc.finalize().to_le_bytes());
-    // ISIZE is the input size modulo 2^32 (RFC 1952).
-    trailer[4..].copy_from_slice(&(written.uncompressed_size as u32).to_le_bytes());
-    sink.write_all(&trailer)?;
-    if let Some(sha) = &mut sha {
-        sha.update(trailer);
+    out.finish()
+}
+
+/// The writer's state: what went out so far, and each chunk's CRC for repeating it.
+struct OrderedWriter<W: Output> {
+    sink: W,
+    sha: Option<Sha256>,
+    crc: crc32fast::Hasher,
+    /// CRC-32 of each chunk's uncompressed bytes, by chunk number.
+    crcs: Vec<u32>,
+    written: Written,
+    offset: u64,
+    /// Buffer for the bytes read back.
+    copy: Vec<u8>,
+}
+
+impl<W: Output> OrderedWriter<W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sink.write_all(bytes)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(bytes);
+        }
+        self.offset += bytes.len() as u64;
+        Ok(())
     }
-    sink.flush()?;
-    written.compressed_size = offset + 8;
-    if let Some(sha) = sha {
-        written.sha256 = sha.finalize().into();
+
+    fn chunk(&mut self, compressed: &[u8], crc: u32, uncompressed: u64) -> io::Result<()> {
+        let offset = self.offset;
+        self.put(compressed)?;
+        self.crc
+            .combine(&crc32fast::Hasher::new_with_initial_len(crc, uncompressed));
+        self.crcs.push(crc);
+        self.written.chunks.push(Chunk {
+            offset,
+            compressed: compressed.len() as u64,
+            uncompressed,
+        });
+        self.written.uncompressed_size += uncompressed;
+        Ok(())
     }
-    Ok((sink, written))
+
+    fn repeat(&mut self, chunks: Range<usize>) -> io::Result<()> {
+        for number in chunks {
+            let (Some(&chunk), Some(&crc)) =
+                (self.written.chunks.get(number), self.crcs.get(number))
+            else {
+                return Err(io::Error::other(format!(
+                    "chunk {number} repeated before it was written"
+                )));
+            };
+            let mut copy = std::mem::take(&mut self.copy);
+            copy.resize(chunk.compressed as usize, 0);
+            self.sink.read_back(chunk.offset, &mut copy)?;
+            let result = self.chunk(&copy, crc, chunk.uncompressed);
+            self.copy = copy;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<(W, Written)> {
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        // ISIZE is the input size modulo 2^32 (RFC 1952).
+        trailer[4..].copy_from_slice(&(self.written.uncompressed_size as u32).to_le_bytes());
+        self.put(&trailer)?;
+        self.sink.flush()?;
+        self.written.compressed_size = self.offset;
+        if let Some(sha) = self.sha.take() {
+            self.written.sha256 = sha.finalize().into();
+        }
+        Ok((self.sink, self.written))
+    }
 }
 
 /// How zlib-rs is driven for each gzip level: (zlib-rs level, match parameters over it).
@@ -344,7 +511,7 @@ impl Engine {
     }
 
     /// [`Engine::deflate`] of each job; libdeflate's chunks are walked two at a time.
-    fn deflate_batch(&mut self, jobs: &[Job]) -> Vec<Vec<u8>> {
+    fn deflate_batch(&mut self, jobs: &[Deflate]) -> Vec<Vec<u8>> {
         match self {
             Engine::Libdeflate(state, walkers, scratch) => {
                 let chunks: Vec<ChunkInput> = jobs
@@ -687,6 +854,73 @@ mod tests {
             sizes[8] < sizes[0],
             "level 9 compresses better than level 1: {sizes:?}"
         );
+    }
+
+    /// A, then B in chunks of its own, C, B repeated, D: the repeat's bytes are B's chunks.
+    fn with_repeat(threads: usize) -> (Vec<u8>, Written, [Vec<u8>; 4], Range<usize>) {
+        let parts = [
+            sample(CHUNK_SIZE / 3),
+            sample(2 * CHUNK_SIZE + 77).into_iter().rev().collect(),
+            sample(5000),
+            sample(CHUNK_SIZE + 1),
+        ];
+        let mut gz = ParallelGzip::new(Vec::new(), 6, threads, Deflater::Libdeflate, true);
+        gz.write_all(&parts[0]).expect("write");
+        gz.cut().expect("cut");
+        let first = gz.next_chunk();
+        gz.write_all(&parts[1]).expect("write");
+        gz.cut().expect("cut");
+        let b = first..gz.next_chunk();
+        gz.write_all(&parts[2]).expect("write");
+        gz.repeat(b.clone()).expect("repeat");
+        gz.write_all(&parts[3]).expect("write");
+        let (out, written) = gz.finish().expect("finish");
+        (out, written, parts, b)
+    }
+
+    #[test]
+    fn repeated_chunks_are_the_same_bytes_and_inflate_to_the_data_again() {
+        let (out, written, parts, b) = with_repeat(2);
+        assert_eq!(b, 1..4, "B starts a chunk and takes three");
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut inflated)
+            .expect("one valid gzip member, CRC and size checked");
+        let want = [&parts[0], &parts[1], &parts[2], &parts[1], &parts[3]]
+            .map(|p| &p[..])
+            .concat();
+        assert_eq!(inflated, want);
+        assert_eq!(written.uncompressed_size, want.len() as u64);
+        assert_eq!(written.compressed_size, out.len() as u64);
+        assert_eq!(written.sha256, <[u8; 32]>::from(Sha256::digest(&out)));
+        // A's, B's three, C's, B's three again, D's (with the end).
+        assert_eq!(written.chunks.len(), 1 + 3 + 1 + 3 + 2);
+        let bytes = |c: &Chunk| &out[c.offset as usize..(c.offset + c.compressed) as usize];
+        for i in 0..3 {
+            assert_eq!(bytes(&written.chunks[1 + i]), bytes(&written.chunks[5 + i]));
+        }
+        let mut at = 0;
+        for chunk in &written.chunks {
+            let mut piece = Vec::with_capacity(chunk.uncompressed as usize + 16);
+            let _ = flate2::Decompress::new(false).decompress_vec(
+                bytes(chunk),
+                &mut piece,
+                flate2::FlushDecompress::Sync,
+            );
+            assert_eq!(piece, want[at..at + chunk.uncompressed as usize]);
+            at += piece.len();
+        }
+        assert_eq!(at, want.len());
+        for threads in [1, 3] {
+            assert!(with_repeat(threads).0 == out, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_repeat_of_chunks_not_written_is_refused() {
+        let mut gz = ParallelGzip::new(Vec::new(), 6, 1, Deflater::Libdeflate, false);
+        gz.write_all(&sample(1000)).expect("write");
+        assert!(gz.repeat(0..2).is_err());
     }
 
     /// A reader that gives at most 777 bytes per call, as pipes and short reads do.

@@ -352,9 +352,10 @@ fn summary(
             human(written.compressed_size)
         )),
         None => text.push_str(&format!(
-            "  hard links dereferenced: {} (their data written again: {})\n  tar {}, gzip {} ({:.1} %)\n",
+            "  hard links dereferenced: {} (their data written again: {}, of which {} repeats compressed chunks)\n  tar {}, gzip {} ({:.1} %)\n",
             stats.hardlinks_dereferenced,
             human(stats.linked_bytes),
+            human(stats.repeated_bytes),
             human(written.uncompressed_size),
             human(written.compressed_size),
             ratio(written)

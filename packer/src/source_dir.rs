@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::{display, join, Kind, Meta};
 use crate::error::Error;
+use crate::gzip::Output;
 use crate::reserved::{reserved_name_problem, RESERVED_PREFIX};
-use crate::sink::{Outcome, TarSink};
+use crate::sink::{Data, Outcome, TarSink};
 use crate::temp;
 use crate::tree::{Lookup, Node, NodeKind};
 use crate::xattr::XattrFilter;
@@ -72,7 +73,7 @@ impl DirSource {
     }
 
     /// Streams the whole tree into `sink`.
-    pub fn pack<W: std::io::Write + Send + 'static>(
+    pub fn pack<W: Output>(
         &self,
         sink: &mut TarSink<'_, W>,
         links: HardLinks,
@@ -106,11 +107,7 @@ struct Walk<'a, 'x> {
 }
 
 impl Walk<'_, '_> {
-    fn dir<W: std::io::Write + Send + 'static>(
-        &mut self,
-        sink: &mut TarSink<'_, W>,
-        rel: Vec<u8>,
-    ) -> Result<(), Error> {
+    fn dir<W: Output>(&mut self, sink: &mut TarSink<'_, W>, rel: Vec<u8>) -> Result<(), Error> {
         let host = self.source.host(&rel);
         let mut names: Vec<Vec<u8>> = fs::read_dir(&host)
             .and_then(|entries| {
@@ -147,7 +144,7 @@ impl Walk<'_, '_> {
         Ok(())
     }
 
-    fn entry<W: std::io::Write + Send + 'static>(
+    fn entry<W: Output>(
         &mut self,
         sink: &mut TarSink<'_, W>,
         path: Vec<u8>,
@@ -198,8 +195,8 @@ impl Walk<'_, '_> {
         self.xattrs.filter(&mut meta.xattrs, &display(&meta.path));
         let label = || host.display().to_string();
 
-        let Kind::File { .. } = meta.kind else {
-            sink.source_entry(meta, None, &label)?;
+        let Kind::File { size } = meta.kind else {
+            sink.source_entry(meta, Data::None, &label)?;
             return Ok(());
         };
         let key = (metadata.dev(), metadata.ino());
@@ -212,7 +209,7 @@ impl Walk<'_, '_> {
                         meta.kind = Kind::HardLink {
                             target: first.clone(),
                         };
-                        sink.source_entry(meta, None, &label)?;
+                        sink.source_entry(meta, Data::None, &label)?;
                         return Ok(());
                     }
                     HardLinks::Dereference => {
@@ -223,11 +220,19 @@ impl Walk<'_, '_> {
             }
         }
         let path = meta.path.clone();
+        // Written out under every name, a file's data is compressed once (crate::sink).
+        let shared = (linked && self.links == HardLinks::Dereference).then_some(key);
         let outcome = if sink.replaces(&meta.path) {
-            sink.source_entry(meta, None, &label)?
+            sink.source_entry(meta, Data::None, &label)?
+        } else if let Some(key) = shared.filter(|&key| sink.can_repeat(key, size)) {
+            sink.source_entry(meta, Data::Repeat(key), &label)?
         } else {
             let mut file = open_no_follow(&host)?;
-            sink.source_entry(meta, Some(&mut file), &label)?
+            let data = match shared {
+                Some(key) => Data::Shared(key, &mut file),
+                None => Data::Read(&mut file),
+            };
+            sink.source_entry(meta, data, &label)?
         };
         if linked && matches!(outcome, Outcome::Written) {
             self.seen.entry(key).or_insert(path);

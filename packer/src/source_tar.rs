@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use crate::entry::{display, normalize, parent, path_order, Kind, Meta};
 use crate::error::Error;
+use crate::gzip::Output;
 use crate::header::BLOCK;
 use crate::reserved::{reserved_component, reserved_name_problem};
-use crate::sink::{Outcome, TarSink};
+use crate::sink::{Data, Outcome, TarSink};
 use crate::source_dir::HardLinks;
 use crate::tar_head::{self, Start};
 use crate::temp::TempFile;
@@ -356,7 +357,7 @@ impl TarSource {
         })
     }
 
-    pub fn pack<W: Write + Send + 'static>(
+    pub fn pack<W: Output>(
         &mut self,
         sink: &mut TarSink<'_, W>,
         links: HardLinks,
@@ -378,7 +379,7 @@ impl TarSource {
                         meta.kind = Kind::HardLink {
                             target: first.clone(),
                         };
-                        sink.source_entry(meta, None, &label)?;
+                        sink.source_entry(meta, Data::None, &label)?;
                         continue;
                     }
                     HardLinks::Dereference => {
@@ -390,16 +391,28 @@ impl TarSource {
             }
             let (group, data) = (entry.group, entry.data);
             let path = meta.path.clone();
+            // Written out under every name, a file's data is compressed once (crate::sink).
+            let shared = group
+                .filter(|_| links == HardLinks::Dereference)
+                .map(|g| (0, g as u64));
             let outcome = match data {
                 Some((offset, size)) if !sink.replaces(&meta.path) => {
-                    self.tar
-                        .seek(SeekFrom::Start(offset))
-                        .map_err(|e| Error::read(label(), e))?;
-                    let mut reader =
-                        BufReader::with_capacity(256 * 1024, (&mut self.tar).take(size));
-                    sink.source_entry(meta, Some(&mut reader), &label)?
+                    if let Some(key) = shared.filter(|&key| sink.can_repeat(key, size)) {
+                        sink.source_entry(meta, Data::Repeat(key), &label)?
+                    } else {
+                        self.tar
+                            .seek(SeekFrom::Start(offset))
+                            .map_err(|e| Error::read(label(), e))?;
+                        let mut reader =
+                            BufReader::with_capacity(256 * 1024, (&mut self.tar).take(size));
+                        let data = match shared {
+                            Some(key) => Data::Shared(key, &mut reader),
+                            None => Data::Read(&mut reader),
+                        };
+                        sink.source_entry(meta, data, &label)?
+                    }
                 }
-                _ => sink.source_entry(meta, None, &label)?,
+                _ => sink.source_entry(meta, Data::None, &label)?,
             };
             if let (Some(group), Outcome::Written) = (group, outcome) {
                 written.entry(group).or_insert(path);
