@@ -75,6 +75,8 @@ impl Output for BufWriter<File> {
     }
 }
 
+/// For the unit tests, which write into memory.
+#[cfg(test)]
 impl Output for Vec<u8> {
     fn read_back(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let start = usize::try_from(offset).unwrap_or(usize::MAX);

@@ -80,7 +80,7 @@ pub enum Data<'r> {
     Read(&'r mut dyn Read),
     /// The data of a file with other names that will be written out too.
     Shared(DataKey, &'r mut dyn Read),
-    /// Another name of data written before as [`Data::Shared`] (see [`TarSink::can_repeat`]).
+    /// Another name of data written before as [`Data::Shared`] ([`TarSink::source_file`]).
     Repeat(DataKey),
 }
 
@@ -140,10 +140,34 @@ impl<'p, W: Output> TarSink<'p, W> {
             .any(|a| a.replace && a.meta.path == path)
     }
 
-    /// Whether `key`'s data, `size` bytes, went out as [`Data::Shared`] chunks a later name
-    /// can repeat as [`Data::Repeat`] (then its data need not even be opened).
-    pub fn can_repeat(&self, key: DataKey, size: u64) -> bool {
-        self.shared.get(&key).is_some_and(|s| s.size == size)
+    /// Writes a source regular file (after any edits that sort before it). `shared`: the key
+    /// of data other names write out too. `open` gives the data's reader; it is called only
+    /// when the data is read: not for an entry an edit replaces, nor for a name that repeats
+    /// the chunks of its data written before.
+    pub fn source_file<R: Read>(
+        &mut self,
+        meta: Meta,
+        shared: Option<DataKey>,
+        open: impl FnOnce() -> Result<R, Error>,
+        label: &dyn Fn() -> String,
+    ) -> Result<Outcome, Error> {
+        let size = match meta.kind {
+            Kind::File { size } => size,
+            _ => 0,
+        };
+        if self.replaces(&meta.path) {
+            return self.source_entry(meta, Data::None, label);
+        }
+        let repeatable = |key: &DataKey| self.shared.get(key).is_some_and(|s| s.size == size);
+        if let Some(key) = shared.filter(repeatable) {
+            return self.source_entry(meta, Data::Repeat(key), label);
+        }
+        let mut reader = open()?;
+        let data = match shared {
+            Some(key) => Data::Shared(key, &mut reader),
+            None => Data::Read(&mut reader),
+        };
+        self.source_entry(meta, data, label)
     }
 
     /// Writes a source entry (after any edits that sort before it). `data` gives a file's

@@ -195,7 +195,7 @@ impl Walk<'_, '_> {
         self.xattrs.filter(&mut meta.xattrs, &display(&meta.path));
         let label = || host.display().to_string();
 
-        let Kind::File { size } = meta.kind else {
+        let Kind::File { .. } = meta.kind else {
             sink.source_entry(meta, Data::None, &label)?;
             return Ok(());
         };
@@ -222,18 +222,7 @@ impl Walk<'_, '_> {
         let path = meta.path.clone();
         // Written out under every name, a file's data is compressed once (crate::sink).
         let shared = (linked && self.links == HardLinks::Dereference).then_some(key);
-        let outcome = if sink.replaces(&meta.path) {
-            sink.source_entry(meta, Data::None, &label)?
-        } else if let Some(key) = shared.filter(|&key| sink.can_repeat(key, size)) {
-            sink.source_entry(meta, Data::Repeat(key), &label)?
-        } else {
-            let mut file = open_no_follow(&host)?;
-            let data = match shared {
-                Some(key) => Data::Shared(key, &mut file),
-                None => Data::Read(&mut file),
-            };
-            sink.source_entry(meta, data, &label)?
-        };
+        let outcome = sink.source_file(meta, shared, || open_no_follow(&host), &label)?;
         if linked && matches!(outcome, Outcome::Written) {
             self.seen.entry(key).or_insert(path);
         }

@@ -395,24 +395,18 @@ impl TarSource {
             let shared = group
                 .filter(|_| links == HardLinks::Dereference)
                 .map(|g| (0, g as u64));
+            let tar = &mut self.tar;
             let outcome = match data {
-                Some((offset, size)) if !sink.replaces(&meta.path) => {
-                    if let Some(key) = shared.filter(|&key| sink.can_repeat(key, size)) {
-                        sink.source_entry(meta, Data::Repeat(key), &label)?
-                    } else {
-                        self.tar
-                            .seek(SeekFrom::Start(offset))
+                Some((offset, size)) => {
+                    let open = move || {
+                        tar.seek(SeekFrom::Start(offset))
                             .map_err(|e| Error::read(label(), e))?;
-                        let mut reader =
-                            BufReader::with_capacity(256 * 1024, (&mut self.tar).take(size));
-                        let data = match shared {
-                            Some(key) => Data::Shared(key, &mut reader),
-                            None => Data::Read(&mut reader),
-                        };
-                        sink.source_entry(meta, data, &label)?
-                    }
+                        // The reference itself is the reader (moved in: called once).
+                        Ok(BufReader::with_capacity(256 * 1024, Read::take(tar, size)))
+                    };
+                    sink.source_file(meta, shared, open, &label)?
                 }
-                _ => sink.source_entry(meta, Data::None, &label)?,
+                None => sink.source_entry(meta, Data::None, &label)?,
             };
             if let (Some(group), Outcome::Written) = (group, outcome) {
                 written.entry(group).or_insert(path);

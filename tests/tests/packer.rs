@@ -43,6 +43,22 @@ fn pack(src: &Path, out: &Path, extra: &[&str]) -> Output {
     output
 }
 
+/// `packer --format rootfs` of `src` without `--quiet`, checked to succeed: what it reported
+/// (warnings and summary, on stderr).
+fn pack_rootfs_reporting(src: &Path, out: &Path) -> String {
+    let output = packer(&[
+        "--format".as_ref(),
+        "rootfs".as_ref(),
+        "--rootfs".as_ref(),
+        src.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
 fn long_name() -> String {
     format!(
         "nix/store/{}-{}",
@@ -501,16 +517,7 @@ fn hard_linked_data_is_compressed_once_and_extracts_under_every_name() {
     let dir = scratch_dir("packer-shared-data");
     let src = fixture(&dir);
     let out = dir.join("rootfs.tar.gz");
-    let output = packer(&[
-        "--format".as_ref(),
-        "rootfs".as_ref(),
-        "--rootfs".as_ref(),
-        src.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    let summary = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{summary}");
+    let summary = pack_rootfs_reporting(&src, &out);
     // Two second names of 600 KB, repeated; the small linked-b is compressed again.
     assert!(
         summary.contains("of which 1.2 MiB repeats compressed chunks"),
@@ -896,16 +903,7 @@ fn sockets_are_skipped_and_acl_xattrs_dropped_with_a_warning() {
         .expect("python3 runs");
     assert!(status.success(), "could not make the socket and the ACL");
     let out = dir.join("x.tar.gz");
-    let output = packer(&[
-        "--format".as_ref(),
-        "rootfs".as_ref(),
-        "--rootfs".as_ref(),
-        src.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = pack_rootfs_reporting(&src, &out);
     assert!(
         stderr.contains("skipping socket") && stderr.contains("etc/sock"),
         "{stderr}"
