@@ -20,10 +20,31 @@ const NO_NIX: &str = "nix-instantiate is missing: the NixOS module's tests need 
 fn nix_instantiate() -> Command {
     let found = Command::new("nix-instantiate").arg("--version").output();
     assert!(found.is_ok_and(|o| o.status.success()), "{NO_NIX}");
+    nix_state_made();
+    bare_nix_instantiate()
+}
+
+fn bare_nix_instantiate() -> Command {
     let mut cmd = Command::new("nix-instantiate");
     // Debian's nix.conf names a build-users-group that does not exist; evaluation needs none.
     cmd.env("NIX_CONFIG", "build-users-group =");
     cmd
+}
+
+/// On a machine where Nix never ran, its first run creates /nix/var/nix (profiles, gcroots);
+/// the tests run in parallel, and two first runs at once race on those symlinks ("creating
+/// symlink from '/nix/var/nix/gcroots/profiles' ...: File exists", seen on a fresh clone's CI
+/// run). One evaluation first, the others waiting for it.
+fn nix_state_made() {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let out = run(bare_nix_instantiate().args(["--eval", "--expr", "1"]));
+        let (_, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "nix-instantiate --eval failed: {stderr}"
+        );
+    });
 }
 
 /// nixpkgs' lib/, unpacked once by scripts/lib/nixpkgs-lib ($NIXPKGS elsewhere).
