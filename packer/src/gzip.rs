@@ -183,6 +183,11 @@ impl<W: Output> ParallelGzip<W> {
         self.level = level.min(9);
     }
 
+    /// The level [`ParallelGzip::set_level`] set last.
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
     fn send(&mut self, last: bool) -> io::Result<()> {
         let next = if last {
             Vec::new()

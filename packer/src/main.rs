@@ -12,6 +12,7 @@ mod error;
 mod gzip;
 mod header;
 mod icon;
+mod incompressible;
 mod json;
 mod nixos;
 mod pack;

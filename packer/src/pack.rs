@@ -343,22 +343,24 @@ fn summary(
     ));
     match payload {
         Some((payload_stats, payload)) => text.push_str(&format!(
-            "  hard links kept in the payload: {} (saving {} of tar)\n  payload: tar {}, gzip {} ({:.1} %); installer archive: {}\n",
+            "  hard links kept in the payload: {} (saving {} of tar)\n  payload: tar {}, gzip {} ({:.1} %, {} of the data stored as incompressible); installer archive: {}\n",
             payload_stats.hardlinks_kept,
             human(payload_stats.linked_bytes),
             human(payload.uncompressed_size),
             human(payload.compressed_size),
             ratio(payload),
+            human(payload_stats.stored_bytes),
             human(written.compressed_size)
         )),
         None => text.push_str(&format!(
-            "  hard links dereferenced: {} (their data written again: {}, of which {} repeats compressed chunks)\n  tar {}, gzip {} ({:.1} %)\n",
+            "  hard links dereferenced: {} (their data written again: {}, of which {} repeats compressed chunks)\n  tar {}, gzip {} ({:.1} %, {} of the data stored as incompressible)\n",
             stats.hardlinks_dereferenced,
             human(stats.linked_bytes),
             human(stats.repeated_bytes),
             human(written.uncompressed_size),
             human(written.compressed_size),
-            ratio(written)
+            ratio(written),
+            human(stats.stored_bytes)
         )),
     }
     if content.sockets_skipped > 0 || xattrs.dropped > 0 {

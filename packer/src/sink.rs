@@ -16,6 +16,7 @@ use crate::entry::{display, path_order, Kind, Meta};
 use crate::error::Error;
 use crate::gzip::{Output, ParallelGzip};
 use crate::header::{header_bytes, padding, BLOCK};
+use crate::incompressible;
 use crate::progress::Progress;
 
 /// The data of an entry packer adds.
@@ -58,6 +59,8 @@ pub struct Stats {
     pub linked_bytes: u64,
     /// Bytes of those names whose compressed data was repeated, not compressed again.
     pub repeated_bytes: u64,
+    /// Bytes of file data stored as incompressible (see [`crate::incompressible`]).
+    pub stored_bytes: u64,
     pub sockets_skipped: u64,
 }
 
@@ -104,6 +107,8 @@ pub struct TarSink<'p, W: Output> {
     /// Sorted so that the next one to write is last.
     added: Vec<Added>,
     shared: HashMap<DataKey, SharedChunks>,
+    /// A large file's piece being judged ([`TarSink::copy_in_pieces`]).
+    piece: Vec<u8>,
     pub stats: Stats,
     progress: &'p mut Progress,
 }
@@ -126,6 +131,7 @@ impl<'p, W: Output> TarSink<'p, W> {
             level,
             added,
             shared: HashMap::new(),
+            piece: Vec::new(),
             stats: Stats::default(),
             progress,
         }
@@ -295,40 +301,108 @@ impl<'p, W: Output> TarSink<'p, W> {
     }
 
     /// Copies exactly `size` bytes (a file that shrank while being read is an error: its
-    /// header already promised the size) and pads to the block.
+    /// header already promised the size) and pads to the block. A file of
+    /// [`incompressible::MIN_FILE`] or more goes in [`incompressible::PIECE`]s, each judged
+    /// by a sample: runs of incompressible pieces get chunks of their own, stored (level 0),
+    /// not deflated. The decision rests on the data alone, so the output stays the same for
+    /// any thread count and for a directory and its tarball.
     fn copy_exact(
         &mut self,
         reader: &mut dyn Read,
         size: u64,
         label: &dyn Fn() -> String,
     ) -> Result<(), Error> {
-        let mut left = size;
-        while left > 0 {
-            // Straight into the compressor's chunk: no buffer of its own, no copy.
-            let read = self
-                .gz
-                .read_from(reader, left)
-                .map_err(|e| Error::write(&self.out_path, e))?;
-            let n = match read {
-                Ok(0) => {
-                    return Err(Error::read(
-                        label(),
-                        io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "the file ended {left} bytes early (did it change while packing?)"
-                            ),
-                        ),
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::read(label(), e)),
-            };
-            left -= n as u64;
+        let level = self.gz.level();
+        if size < incompressible::MIN_FILE || level == 0 {
+            self.copy_straight(reader, size, size, label)?;
+        } else {
+            let mut piece = std::mem::take(&mut self.piece);
+            piece.resize(incompressible::PIECE, 0);
+            let result = self.copy_in_pieces(reader, size, level, &mut piece, label);
+            self.piece = piece;
+            result?;
         }
         let zeros = [0u8; BLOCK];
         self.put(&zeros[..padding(size)])
+    }
+
+    /// [`TarSink::copy_exact`] of a large file, through `piece` (a reused buffer).
+    fn copy_in_pieces(
+        &mut self,
+        reader: &mut dyn Read,
+        size: u64,
+        level: u32,
+        piece: &mut [u8],
+        label: &dyn Fn() -> String,
+    ) -> Result<(), Error> {
+        let mut storing = false;
+        let mut done = 0;
+        while done < size {
+            let len = (piece.len() as u64).min(size - done) as usize;
+            self.read_piece(reader, &mut piece[..len], size - done, label)?;
+            let store = incompressible::looks_incompressible(&piece[..len]).unwrap_or(storing);
+            if store != storing {
+                // The chunk so far goes at the level it was filled for.
+                self.cut()?;
+                self.gz.set_level(if store { 0 } else { level });
+                storing = store;
+            }
+            self.put(&piece[..len])?;
+            if store {
+                self.stats.stored_bytes += len as u64;
+            }
+            done += len as u64;
+        }
+        if storing {
+            self.cut()?;
+            self.gz.set_level(level);
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `n` bytes straight into the compressor's chunk (no buffer of its own, no
+    /// copy); `left` is what the file still owes, for the message when it ends early.
+    fn copy_straight(
+        &mut self,
+        reader: &mut dyn Read,
+        n: u64,
+        left: u64,
+        label: &dyn Fn() -> String,
+    ) -> Result<(), Error> {
+        let mut copied = 0;
+        while copied < n {
+            let read = self
+                .gz
+                .read_from(reader, n - copied)
+                .map_err(|e| Error::write(&self.out_path, e))?;
+            match read {
+                Ok(0) => return Err(ended_early(label, left - copied)),
+                Ok(read) => copied += read as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::read(label(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `piece` from `reader`; `left` as for [`TarSink::copy_straight`].
+    fn read_piece(
+        &mut self,
+        reader: &mut dyn Read,
+        piece: &mut [u8],
+        left: u64,
+        label: &dyn Fn() -> String,
+    ) -> Result<(), Error> {
+        let mut filled = 0;
+        while filled < piece.len() {
+            match reader.read(&mut piece[filled..]) {
+                Ok(0) => return Err(ended_early(label, left - filled as u64)),
+                Ok(read) => filled += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::read(label(), e)),
+            }
+        }
+        Ok(())
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
@@ -346,4 +420,15 @@ impl<'p, W: Output> TarSink<'p, W> {
         self.progress.finish();
         Ok((self.gz, self.stats))
     }
+}
+
+/// A file that ended before the size its header gave.
+fn ended_early(label: &dyn Fn() -> String, left: u64) -> Error {
+    Error::read(
+        label(),
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the file ended {left} bytes early (did it change while packing?)"),
+        ),
+    )
 }

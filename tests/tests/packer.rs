@@ -97,6 +97,7 @@ fn fixture(dir: &Path) -> PathBuf {
          head -c 450000 /dev/urandom | base64 > usr/bin/big-a && ln usr/bin/big-a usr/bin/big-b && ln usr/bin/big-a '{long}/big-c'
          mkfifo dev/fifo && mknod dev/null2 c 1 3 && mknod dev/loop9 b 7 9
          head -c 300000 /dev/urandom > usr/bin/random
+         {{ head -c 98304 /dev/urandom | base64 -w 0 | head -c 131072; head -c 196608 /dev/urandom; head -c 49152 /dev/urandom | base64 -w 0; head -c 2000 /dev/urandom; }} > usr/bin/mixed
          : > usr/bin/empty"
     ));
     fs::write(
@@ -541,6 +542,35 @@ fn hard_linked_data_is_compressed_once_and_extracts_under_every_name() {
         "one thread and all cores differ"
     );
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// The fixture's random data is stored, not deflated: all of `usr/bin/random`, and of
+/// `usr/bin/mixed` (two 64 KiB pieces of text, three random, one of text, a random tail
+/// shorter than a sample, which goes as the piece before it) the three random pieces.
+#[test]
+fn incompressible_data_is_stored_and_extracts() {
+    require_root();
+    let dir = scratch_dir("packer-stored");
+    let src = fixture(&dir);
+    let out = dir.join("rootfs.tar.gz");
+    let summary = pack_rootfs_reporting(&src, &out);
+    let stored = human(300_000 + 3 * 65_536);
+    assert!(
+        summary.contains(&format!("{stored} of the data stored as incompressible")),
+        "{summary}"
+    );
+    // Stored blocks are as long as their data: the archive is no smaller than it.
+    let compressed = fs::metadata(&out).expect("out").len();
+    assert!(compressed > 300_000 + 3 * 65_536, "{compressed} bytes");
+    let into = dir.join("extracted");
+    extract("bsdtar", &out, &into);
+    assert_same_tree(&src, &into);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// packer's summary sizes: KiB with one decimal below a MiB.
+fn human(bytes: u64) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
 #[test]
