@@ -572,25 +572,42 @@ fn skip_blocks_in_turn(a: &mut Walk, a_tables: &Walker, b: &mut Walk, b_tables: 
     }
 }
 
-/// Walks two streams at once, each with its own tables; the results are those
-/// [`Walker::last_block`] gives for each.
+/// Walks `streams` two at a time, each lane with its own tables: when one lane's stream
+/// ends, the lane takes the next stream, so that two are walked in turn for as long as two
+/// are left (streams of unequal length, a short chunk beside a full one, would otherwise leave
+/// the longer one to be walked alone). The results are those [`Walker::last_block`] gives for
+/// each, in order.
 pub fn last_blocks(
     tables: &mut [Walker; 2],
-    streams: [&[u8]; 2],
-) -> [Result<LastBlock, WalkError>; 2] {
-    let [a_tables, b_tables] = tables;
-    let mut a = Walk::new(streams[0]);
-    let mut b = Walk::new(streams[1]);
+    streams: &[&[u8]],
+) -> Vec<Result<LastBlock, WalkError>> {
+    let mut results = vec![Err(WalkError::CutShort); streams.len()];
+    let mut queue = streams.iter().enumerate();
+    let mut lanes: [Option<(usize, Walk)>; 2] = [None, None];
     loop {
-        a.enter_block(a_tables);
-        b.enter_block(b_tables);
-        match (a.phase, b.phase) {
-            (Phase::Done(a_result), Phase::Done(b_result)) => return [a_result, b_result],
-            (Phase::Symbols, Phase::Symbols) => {
-                skip_blocks_in_turn(&mut a, a_tables, &mut b, b_tables)
+        for (lane, lane_tables) in lanes.iter_mut().zip(tables.iter_mut()) {
+            // Into a block's symbols, taking streams until one has some (or none are left).
+            loop {
+                if lane.is_none() {
+                    *lane = queue.next().map(|(i, stream)| (i, Walk::new(stream)));
+                }
+                let Some((i, walk)) = lane else { break };
+                walk.enter_block(lane_tables);
+                match walk.phase {
+                    Phase::Done(result) => {
+                        results[*i] = result;
+                        *lane = None;
+                    }
+                    _ => break,
+                }
             }
-            (Phase::Symbols, _) => skip_block(&mut a, a_tables),
-            _ => skip_block(&mut b, b_tables),
+        }
+        let [a_tables, b_tables] = &*tables;
+        match &mut lanes {
+            [Some((_, a)), Some((_, b))] => skip_blocks_in_turn(a, a_tables, b, b_tables),
+            [Some((_, a)), None] => skip_block(a, a_tables),
+            [None, Some((_, b))] => skip_block(b, b_tables),
+            [None, None] => return results,
         }
     }
 }
@@ -605,7 +622,9 @@ impl Walker {
         }
     }
 
-    /// Walks `stream` (one complete raw deflate stream) block by block.
+    /// Walks `stream` (one complete raw deflate stream) block by block: what
+    /// [`last_blocks`] gives for each stream, one stream at a time (the tests' reference).
+    #[cfg(test)]
     pub fn last_block(&mut self, stream: &[u8]) -> Result<LastBlock, WalkError> {
         let mut walk = Walk::new(stream);
         loop {
@@ -789,7 +808,7 @@ mod tests {
     }
 
     #[test]
-    fn two_streams_in_turn_give_what_each_gives_alone() {
+    fn streams_in_turn_give_what_each_gives_alone() {
         let streams: Vec<Vec<u8>> = [
             (1 << 20, 21, 6),
             (300_000, 22, 1),
@@ -808,10 +827,18 @@ mod tests {
         let mut alone = Walker::new();
         for a in &streams {
             for b in &streams {
-                let expected = [alone.last_block(a), alone.last_block(b)];
-                assert_eq!(last_blocks(&mut pair, [a, b]), expected);
+                let expected = vec![alone.last_block(a), alone.last_block(b)];
+                assert_eq!(last_blocks(&mut pair, &[a, b]), expected);
             }
         }
+        // Any number at once, each lane taking the next stream when its own ends.
+        let all: Vec<&[u8]> = streams.iter().map(Vec::as_slice).collect();
+        let expected: Vec<_> = all.iter().map(|s| alone.last_block(s)).collect();
+        assert_eq!(last_blocks(&mut pair, &all), expected);
+        let reversed: Vec<&[u8]> = all.iter().rev().copied().collect();
+        let expected: Vec<_> = expected.into_iter().rev().collect();
+        assert_eq!(last_blocks(&mut pair, &reversed), expected);
+        assert_eq!(last_blocks(&mut pair, &[]), vec![]);
         // Real streams walk; the garbage and the cut one do not.
         assert!(alone.last_block(&streams[0]).is_ok());
         assert!(alone.last_block(&streams[5]).is_err());

@@ -38,6 +38,14 @@ use crate::sys;
 /// Uncompressed bytes per chunk.
 pub const CHUNK_SIZE: usize = 1 << 20;
 
+/// Uncompressed bytes a compressor thread takes at a time: two full chunks, whose streams it
+/// walks in turn, or more of the shorter chunks that cuts leave.
+const BATCH_BYTES: usize = 2 * CHUNK_SIZE;
+
+/// At most this many chunks at a time, whatever their size: each job holds a buffer of
+/// `CHUNK_SIZE` (a short chunk keeps its buffer's capacity), so this bounds the memory.
+const BATCH_JOBS: usize = 4;
+
 /// gzip magic, deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown"): nothing about
 /// the machine or the moment.
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -318,10 +326,11 @@ impl<W: Output> Drop for ParallelGzip<W> {
     }
 }
 
-/// A worker: takes two chunks to deflate (one only at the end of the stream) so that
-/// libdeflate's two streams are walked in turn ([`deflate_walk::last_blocks`]); repeats that
-/// come between go straight on to the writer. Which chunks go together changes nothing in
-/// their bytes. Waiting for the second job holds up no other thread: the queue is empty then,
+/// A worker: takes chunks to deflate until they hold [`BATCH_BYTES`] (two full chunks, or
+/// up to [`BATCH_JOBS`] short ones; fewer only at the end of the stream) so that libdeflate's streams are
+/// walked two at a time ([`deflate_walk::last_blocks`]); repeats and stored chunks that come
+/// between go straight on to the writer. Which chunks go together changes nothing in
+/// their bytes. Waiting for more jobs holds up no other thread: the queue is empty then,
 /// so the reader is busy reading, and the writer takes every finished chunk (and repeat) at
 /// once, whatever it waits for.
 fn compress_jobs(
@@ -331,13 +340,28 @@ fn compress_jobs(
     deflater: Deflater,
 ) {
     let mut engine = Engine::new(deflater);
-    let mut batch = Vec::with_capacity(2);
+    let mut batch: Vec<Deflate> = Vec::with_capacity(2);
+    let mut stored = Vec::with_capacity(1);
+    let mut closed = false;
+    let batch_full = |batch: &[Deflate]| {
+        batch.len() >= BATCH_JOBS
+            || batch.iter().map(|job| job.data.len()).sum::<usize>() >= BATCH_BYTES
+    };
     loop {
         {
             let Ok(rx) = jobs.lock() else { return };
-            while batch.len() < 2 {
-                let Ok(job) = rx.recv() else { break };
+            while !batch_full(&batch) {
+                let Ok(job) = rx.recv() else {
+                    closed = true;
+                    break;
+                };
                 match job {
+                    // Stored: nothing to walk, so no partner for a walk in turn (which would
+                    // then walk its stream alone).
+                    Job::Deflate(job) if job.level == 0 => {
+                        stored.push(job);
+                        break;
+                    }
                     Job::Deflate(job) => batch.push(job),
                     Job::Repeat { index, chunks } => {
                         if done.send(Done::Repeat { index, chunks }).is_err() {
@@ -347,24 +371,45 @@ fn compress_jobs(
                 }
             }
         }
+        for job in stored.drain(..) {
+            let compressed = engine.deflate(&job.data, 0, job.last);
+            if !deliver(job, compressed, done, spare) {
+                return;
+            }
+        }
+        if !batch_full(&batch) && !closed {
+            // A stored chunk came between: go on collecting.
+            continue;
+        }
         if batch.is_empty() {
             return;
         }
         let compressed = engine.deflate_batch(&batch);
         for (job, compressed) in batch.drain(..).zip(compressed) {
-            let result = Done::Deflated {
-                index: job.index,
-                compressed,
-                crc: crc32fast::hash(&job.data),
-                uncompressed: job.data.len() as u64,
-            };
-            // Back to the reader for the next chunk; dropped when enough wait there already.
-            let _ = spare.try_send(job.data);
-            if done.send(result).is_err() {
+            if !deliver(job, compressed, done, spare) {
                 return;
             }
         }
     }
+}
+
+/// Sends a compressed chunk to the writer and its buffer back to the reader; `false` when the
+/// writer has stopped.
+fn deliver(
+    job: Deflate,
+    compressed: Vec<u8>,
+    done: &SyncSender<Done>,
+    spare: &SyncSender<Vec<u8>>,
+) -> bool {
+    let result = Done::Deflated {
+        index: job.index,
+        compressed,
+        crc: crc32fast::hash(&job.data),
+        uncompressed: job.data.len() as u64,
+    };
+    // Back to the reader for the next chunk; dropped when enough wait there already.
+    let _ = spare.try_send(job.data);
+    done.send(result).is_ok()
 }
 
 fn write_in_order<W: Output>(
@@ -624,19 +669,10 @@ fn libdeflate_chunks(
         }
         outs.push(out);
     }
-    for pair in to_walk.chunks(2) {
-        match *pair {
-            [a, b] => {
-                let [found_a, found_b] = deflate_walk::last_blocks(walkers, [&outs[a], &outs[b]]);
-                join_on(&mut outs[a], found_a, chunks[a].data);
-                join_on(&mut outs[b], found_b, chunks[b].data);
-            }
-            [a] => {
-                let found = walkers[0].last_block(&outs[a]);
-                join_on(&mut outs[a], found, chunks[a].data);
-            }
-            _ => {}
-        }
+    let streams: Vec<&[u8]> = to_walk.iter().map(|&i| outs[i].as_slice()).collect();
+    let found = deflate_walk::last_blocks(walkers, &streams);
+    for (&i, found) in to_walk.iter().zip(found) {
+        join_on(&mut outs[i], found, chunks[i].data);
     }
     outs
 }
