@@ -314,7 +314,7 @@ impl<'p, W: Output> TarSink<'p, W> {
     ) -> Result<(), Error> {
         let level = self.gz.level();
         if size < incompressible::MIN_FILE || level == 0 {
-            self.copy_straight(reader, size, size, label)?;
+            self.copy_straight(reader, size, label)?;
         } else {
             let mut piece = std::mem::take(&mut self.piece);
             piece.resize(incompressible::PIECE, 0);
@@ -361,12 +361,11 @@ impl<'p, W: Output> TarSink<'p, W> {
     }
 
     /// Reads exactly `n` bytes straight into the compressor's chunk (no buffer of its own, no
-    /// copy); `left` is what the file still owes, for the message when it ends early.
+    /// copy).
     fn copy_straight(
         &mut self,
         reader: &mut dyn Read,
         n: u64,
-        left: u64,
         label: &dyn Fn() -> String,
     ) -> Result<(), Error> {
         let mut copied = 0;
@@ -376,7 +375,7 @@ impl<'p, W: Output> TarSink<'p, W> {
                 .read_from(reader, n - copied)
                 .map_err(|e| Error::write(&self.out_path, e))?;
             match read {
-                Ok(0) => return Err(ended_early(label, left - copied)),
+                Ok(0) => return Err(ended_early(label, n - copied)),
                 Ok(read) => copied += read as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::read(label(), e)),
@@ -385,7 +384,8 @@ impl<'p, W: Output> TarSink<'p, W> {
         Ok(())
     }
 
-    /// Fills `piece` from `reader`; `left` as for [`TarSink::copy_straight`].
+    /// Fills `piece` from `reader`; `left` is what the file still owes, for the message when
+    /// it ends early.
     fn read_piece(
         &mut self,
         reader: &mut dyn Read,
