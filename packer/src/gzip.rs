@@ -326,10 +326,10 @@ impl<W: Output> Drop for ParallelGzip<W> {
     }
 }
 
-/// A worker: takes chunks to deflate until they hold [`BATCH_BYTES`] (two full chunks, or
-/// up to [`BATCH_JOBS`] short ones; fewer only at the end of the stream) so that libdeflate's streams are
-/// walked two at a time ([`deflate_walk::last_blocks`]); repeats and stored chunks that come
-/// between go straight on to the writer. Which chunks go together changes nothing in
+/// A worker: takes chunks to deflate until they hold [`BATCH_BYTES`] (two full chunks, or up
+/// to [`BATCH_JOBS`] short ones; fewer only at the end of the stream) so that libdeflate's
+/// streams are walked two at a time ([`deflate_walk::last_blocks`]); repeats and stored chunks
+/// that come between go straight on to the writer. Which chunks go together changes nothing in
 /// their bytes. Waiting for more jobs holds up no other thread: the queue is empty then,
 /// so the reader is busy reading, and the writer takes every finished chunk (and repeat) at
 /// once, whatever it waits for.
@@ -341,25 +341,21 @@ fn compress_jobs(
 ) {
     let mut engine = Engine::new(deflater);
     let mut batch: Vec<Deflate> = Vec::with_capacity(2);
-    let mut stored = Vec::with_capacity(1);
-    let mut closed = false;
     let batch_full = |batch: &[Deflate]| {
         batch.len() >= BATCH_JOBS
             || batch.iter().map(|job| job.data.len()).sum::<usize>() >= BATCH_BYTES
     };
     loop {
+        let mut stored = None;
         {
             let Ok(rx) = jobs.lock() else { return };
             while !batch_full(&batch) {
-                let Ok(job) = rx.recv() else {
-                    closed = true;
-                    break;
-                };
+                let Ok(job) = rx.recv() else { break };
                 match job {
                     // Stored: nothing to walk, so no partner for a walk in turn (which would
                     // then walk its stream alone).
                     Job::Deflate(job) if job.level == 0 => {
-                        stored.push(job);
+                        stored = Some(job);
                         break;
                     }
                     Job::Deflate(job) => batch.push(job),
@@ -371,15 +367,15 @@ fn compress_jobs(
                 }
             }
         }
-        for job in stored.drain(..) {
+        if let Some(job) = stored {
             let compressed = engine.deflate(&job.data, 0, job.last);
             if !deliver(job, compressed, done, spare) {
                 return;
             }
-        }
-        if !batch_full(&batch) && !closed {
-            // A stored chunk came between: go on collecting.
-            continue;
+            if !batch_full(&batch) {
+                // It came between: go on collecting.
+                continue;
+            }
         }
         if batch.is_empty() {
             return;

@@ -339,7 +339,7 @@ impl<'p, W: Output> TarSink<'p, W> {
         let mut done = 0;
         while done < size {
             let len = (piece.len() as u64).min(size - done) as usize;
-            self.read_piece(reader, &mut piece[..len], size - done, label)?;
+            read_piece(reader, &mut piece[..len], size - done, label)?;
             let store = incompressible::looks_incompressible(&piece[..len]).unwrap_or(storing);
             if store != storing {
                 // The chunk so far goes at the level it was filled for.
@@ -384,27 +384,6 @@ impl<'p, W: Output> TarSink<'p, W> {
         Ok(())
     }
 
-    /// Fills `piece` from `reader`; `left` is what the file still owes, for the message when
-    /// it ends early.
-    fn read_piece(
-        &mut self,
-        reader: &mut dyn Read,
-        piece: &mut [u8],
-        left: u64,
-        label: &dyn Fn() -> String,
-    ) -> Result<(), Error> {
-        let mut filled = 0;
-        while filled < piece.len() {
-            match reader.read(&mut piece[filled..]) {
-                Ok(0) => return Err(ended_early(label, left - filled as u64)),
-                Ok(read) => filled += read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::read(label(), e)),
-            }
-        }
-        Ok(())
-    }
-
     fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.gz
             .write_all(bytes)
@@ -420,6 +399,26 @@ impl<'p, W: Output> TarSink<'p, W> {
         self.progress.finish();
         Ok((self.gz, self.stats))
     }
+}
+
+/// Fills `piece` from `reader`; `left` is what the file still owes, for the message when
+/// it ends early.
+fn read_piece(
+    reader: &mut dyn Read,
+    piece: &mut [u8],
+    left: u64,
+    label: &dyn Fn() -> String,
+) -> Result<(), Error> {
+    let mut filled = 0;
+    while filled < piece.len() {
+        match reader.read(&mut piece[filled..]) {
+            Ok(0) => return Err(ended_early(label, left - filled as u64)),
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::read(label(), e)),
+        }
+    }
+    Ok(())
 }
 
 /// A file that ended before the size its header gave.
